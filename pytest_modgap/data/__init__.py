@@ -1,0 +1,1 @@
+"""Data sets: turn a data set spec into a PairSet of matched image-text pairs (no models here)."""

@@ -1,0 +1,179 @@
+"""Load a JSONL manifest of image-text pairs into a PairSet.
+
+One JSON object per line: "image" (relative to the manifest), "text" or "texts", and "label".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_modgap.data.pairset import PairSet
+from pytest_modgap.errors import DatasetError
+
+_EXAMPLE = '{"image": "img/0001.jpg", "texts": ["a dog on grass", "a brown dog"], "label": "dog"}'
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One manifest line, checked: the image path and its captions and label as written."""
+
+    line: int
+    image: Path
+    text: str
+    text2: str | None
+    label: int | str | None
+
+
+def load_manifest(path: Path) -> PairSet:
+    """Read the JSONL manifest at ``path``: one pair per non-blank line.
+
+    ``"image"`` is a path relative to the manifest's folder (an absolute path is used as is).
+    ``"text"`` is the caption; or ``"texts"``, a list whose first entry is the caption and whose
+    second, when every line has one, becomes ``texts2``. ``"label"`` (an int, or a string: strings
+    are numbered in order of first appearance) becomes ``groups`` when every line has one. Other
+    keys are ignored. Every image must exist; it is not decoded here.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise DatasetError(
+            f"Manifest {path} {what}. A manifest is a JSONL file with one object per line, e.g. "
+            f"{_EXAMPLE}; check the path in the data set spec (jsonl:<file>)."
+        )
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(
+            f"Cannot read manifest {path}: {exc}. Save it as UTF-8 text, one JSON object per line."
+        ) from exc
+
+    rows = [
+        _parse_line(path, number, line)
+        for number, line in enumerate(lines, start=1)
+        if line.strip()
+    ]
+    if not rows:
+        raise DatasetError(
+            f"Manifest {path} has no pairs (it is empty or only blank lines). Add one JSON object "
+            f"per line, e.g. {_EXAMPLE}."
+        )
+    texts2 = _all_or_none(path, rows, [row.text2 for row in rows], "a second caption")
+    labels = _all_or_none(path, rows, [row.label for row in rows], 'a "label"')
+    return PairSet(
+        name=path.stem,
+        images=[row.image for row in rows],
+        texts=[row.text for row in rows],
+        texts2=texts2,
+        groups=None if labels is None else _number_labels(path, rows, labels),
+        origins=[f"{path.name} line {row.line}" for row in rows],
+        description=f"JSONL manifest {path} ({len(rows)} pairs)",
+    )
+
+
+def _parse_line(path: Path, number: int, line: str) -> _Row:
+    """Check one non-blank manifest line and turn it into a ``_Row``."""
+    where = f"Manifest {path} line {number}"
+    try:
+        record: Any = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            f"{where} is not valid JSON ({exc.msg} at column {exc.colno}). Each line must be one "
+            f"complete JSON object, e.g. {_EXAMPLE}."
+        ) from exc
+    if not isinstance(record, dict):
+        raise DatasetError(
+            f"{where} is a JSON {type(record).__name__}, not an object. Each line must be one JSON "
+            f"object, e.g. {_EXAMPLE}."
+        )
+
+    image = record.get("image")
+    if not isinstance(image, str) or not image:
+        found = "is missing" if image is None else f"is {image!r}, not a non-empty string"
+        raise DatasetError(
+            f'{where}: "image" {found}. Give the image file as a path relative to the manifest\'s '
+            f"folder, e.g. {_EXAMPLE}."
+        )
+    text, text2 = _parse_texts(where, record)
+
+    label = record.get("label")
+    # bool is an int subclass, but a true/false label is almost surely a mistake.
+    if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str))):
+        raise DatasetError(
+            f'{where}: "label" is {label!r}; it must be an integer or a string class name (or be '
+            f"left out on every line)."
+        )
+
+    image_path = path.parent / image
+    if not image_path.is_file():
+        raise DatasetError(
+            f"{where} names image {image_path}, which does not exist. Image paths are relative to "
+            f"the manifest's folder ({path.parent}); fix the path or add the file."
+        )
+    return _Row(line=number, image=image_path, text=text, text2=text2, label=label)
+
+
+def _parse_texts(where: str, record: dict[str, Any]) -> tuple[str, str | None]:
+    """The caption and optional second caption of one manifest record."""
+    if "text" in record and "texts" in record:
+        raise DatasetError(
+            f'{where} has both "text" and "texts"; give one: "text" for a single caption or '
+            f'"texts" for a list whose first entry is the caption and second the extra caption.'
+        )
+    if "text" in record:
+        text = record["text"]
+        if not isinstance(text, str):
+            raise DatasetError(
+                f'{where}: "text" is {text!r}, not a string. Give the caption as a JSON string, '
+                f'or a list of strings under "texts".'
+            )
+        return text, None
+    if "texts" in record:
+        texts = record["texts"]
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise DatasetError(
+                f'{where}: "texts" is {texts!r}; it must be a non-empty list of strings (the '
+                f"caption, then optionally a second caption)."
+            )
+        return texts[0], texts[1] if len(texts) > 1 else None
+    keys = ", ".join(sorted(record)) or "none"
+    raise DatasetError(
+        f'{where} has no caption: it needs "text" (a string) or "texts" (a list of strings); its '
+        f"keys are: {keys}."
+    )
+
+
+def _all_or_none(path: Path, rows: list[_Row], values: list[Any], what: str) -> list[Any] | None:
+    """``values`` when every row has one, None when no row has one, else an error naming a gap."""
+    missing = [row.line for row, value in zip(rows, values, strict=True) if value is None]
+    if not missing:
+        return values
+    if len(missing) == len(rows):
+        return None
+    raise DatasetError(
+        f"Manifest {path}: some lines have {what} but line {missing[0]} does not "
+        f"({len(missing)} of {len(rows)} lines lack it). Give {what} on every line or on none."
+    )
+
+
+def _number_labels(path: Path, rows: list[_Row], labels: list[int | str]) -> list[int]:
+    """Integer groups from labels: ints as given, strings numbered in order of first appearance."""
+    kinds = {type(label) for label in labels}
+    if len(kinds) > 1:
+        # A string label could be numbered onto an int label's value and merge two classes.
+        first_str = next(row.line for row in rows if isinstance(row.label, str))
+        first_int = next(row.line for row in rows if isinstance(row.label, int))
+        raise DatasetError(
+            f"Manifest {path} mixes integer labels (line {first_int}) and string labels (line "
+            f"{first_str}). Use one kind of label on every line."
+        )
+    numbers: dict[int | str, int] = {}
+    groups: list[int] = []
+    for label in labels:
+        if isinstance(label, int):
+            groups.append(label)
+        else:
+            groups.append(numbers.setdefault(label, len(numbers)))
+    return groups

@@ -1,0 +1,91 @@
+"""``measure_embeddings``: paired embeddings in, a Report with every metric and its interval out.
+
+Validation (inputs.py), the all-pairs passes (allpairs.py), the metric formulas (metrics.py) and the
+bootstrap (bootstrap.py) are wired here, and only here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pytest_modgap.allpairs import OVERLAP_BINS
+from pytest_modgap.bootstrap import confidence_intervals
+from pytest_modgap.errors import ModgapInputError
+from pytest_modgap.inputs import prepare_embeddings
+from pytest_modgap.metrics import APPROXIMATED_IN_BOOTSTRAP, metric_values, pair_statistics
+from pytest_modgap.report import Distributions, Report
+
+
+def measure_embeddings(
+    image: Any,
+    text: Any,
+    *,
+    text2: Any = None,
+    groups: Any = None,
+    ci: float | None = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Report:
+    """Every modality-gap, alignment and cone metric of matched embeddings, with bootstrap intervals.
+
+    ``image`` and ``text``: (N, d) arrays or tensors, row i of each one matched pair, any float dtype
+    (rows are L2-normalised here). ``text2``: an optional second caption embedding per pair (enables
+    the text-text metrics of Figure 2). ``groups``: an optional int label per pair; image-text pairs in
+    one group are not negatives. ``ci``: the interval level (``None``: no intervals); ``n_boot``
+    resamples of the pairs with ``seed``. Tensors are processed on their own device (CUDA included).
+
+    The metric names and definitions are those of ``pytest_modgap.metric_info.METRICS``; see
+    ``metrics.py`` for formulas and sources. Intervals of auc, pos_neg_overlap and the uniformities use
+    the first-order projection of their all-pairs sums (no N² work per resample); the others are exact.
+    """
+    import torch
+
+    if ci is not None and not 0.0 < ci < 1.0:
+        raise ModgapInputError(
+            f"ci: is {ci!r}; expected the interval level as a fraction in (0, 1), e.g. 0.95, "
+            f"or None to turn intervals off."
+        )
+    if ci is not None and n_boot < 10:
+        raise ModgapInputError(
+            f"n_boot: is {n_boot}; percentile intervals need at least 10 resamples (1,000 is the "
+            f"default), or pass ci=None to turn them off."
+        )
+    embeddings = prepare_embeddings(image, text, text2=text2, groups=groups)
+    with torch.inference_mode():
+        stats = pair_statistics(embeddings)
+        if stats.cross.negative_count == 0:
+            raise ModgapInputError(
+                f"groups: all {embeddings.n} pairs share one group, so no image-text pair is a "
+                f"negative and the separation metrics are undefined. Pass groups with at least "
+                f"two distinct labels, or no groups."
+            )
+        ones = torch.ones(1, embeddings.n, dtype=torch.float64, device=embeddings.device)
+        values = {name: float(tensor[0]) for name, tensor in metric_values(stats, ones).items()}
+        intervals = (
+            {} if ci is None else confidence_intervals(stats, level=ci, n_boot=n_boot, seed=seed)
+        )
+    bad = [name for name, value in values.items() if not np.isfinite(value)]
+    if bad:
+        raise ModgapInputError(
+            f"image and text: the metrics {', '.join(bad)} came out non-finite for these "
+            f"{embeddings.n} pairs; check the inputs for values near the float32 limits."
+        )
+    distributions = Distributions(
+        positive=stats.positive.double().cpu().numpy(),
+        negative_hist=stats.cross.negative_hist.cpu().numpy(),
+        text_text=None if stats.text_text is None else stats.text_text.double().cpu().numpy(),
+    )
+    assert distributions.negative_hist.shape == (OVERLAP_BINS,)
+    return Report(
+        metrics=values,
+        n=embeddings.n,
+        ci=intervals,
+        ci_level=ci,
+        n_boot=n_boot if ci is not None else 0,
+        seed=seed,
+        auc_exact=stats.cross.auc_exact,
+        approximated=APPROXIMATED_IN_BOOTSTRAP if ci is not None else (),
+        distributions=distributions,
+    )
