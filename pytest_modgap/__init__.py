@@ -12,10 +12,13 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from pytest_modgap.engine import measure_embeddings
     from pytest_modgap.errors import ModgapError, ModgapInputError
+    from pytest_modgap.measurement import load_model, measure
     from pytest_modgap.metric_info import METRICS
     from pytest_modgap.report import Report
 
 _LAZY = {
+    "measure": "pytest_modgap.measurement",
+    "load_model": "pytest_modgap.measurement",
     "measure_embeddings": "pytest_modgap.engine",
     "Report": "pytest_modgap.report",
     "METRICS": "pytest_modgap.metric_info",
@@ -29,6 +32,8 @@ __all__ = [
     "ModgapInputError",
     "Report",
     "__version__",
+    "load_model",
+    "measure",
     "measure_embeddings",
 ]
 

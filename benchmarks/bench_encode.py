@@ -1,0 +1,261 @@
+"""Benchmark of the embedding pipeline against the model's raw forward speed, and of the cache.
+
+Builds random-init CLIP models from configs (CPU: a ViT-B/32-shaped model with fewer layers;
+CUDA: ViT-B/32 and ViT-L/14 in bfloat16), writes photo-like JPEGs of COCO-like sizes to a temporary
+folder, and prints per model: raw forward images/s on ready pixel tensors, full pipeline images/s
+from the files, their ratio (target >= 0.80), and the first embedding run against a cached re-run
+(target >= 20x).
+Run: python benchmarks/bench_encode.py [--images N] [--batch-size B] [--workers W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pytest_modgap.cache import EmbeddingCache  # noqa: E402
+from pytest_modgap.data.pairset import PairSet  # noqa: E402
+from pytest_modgap.embed import (  # noqa: E402
+    default_num_workers,
+    embed_images,
+    embed_pairs_cached,
+    image_pipeline,
+)
+from pytest_modgap.encoders.base import ImagePreprocessing  # noqa: E402
+from pytest_modgap.encoders.hf_clip import projected_features, read_preprocessing  # noqa: E402
+
+# (height, width) of the most common MSCOCO / Flickr image shapes.
+IMAGE_SIZES = [(480, 640), (375, 500), (640, 480), (427, 640), (500, 333), (480, 640)]
+TEXT_LENGTH = 16
+TEXT_VOCAB = 1000
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    name: str
+    vision_layers: int
+    vision_width: int
+    patch: int
+    text_layers: int
+    text_width: int
+    projection: int
+
+
+CPU_MODELS = [ModelShape("ViT-B/32-shaped, 4 vision layers", 4, 768, 32, 2, 512, 512)]
+CUDA_MODELS = [
+    ModelShape("ViT-B/32", 12, 768, 32, 12, 512, 512),
+    ModelShape("ViT-L/14", 24, 1024, 14, 12, 768, 768),
+]
+
+
+class RandomClipEncoder:
+    """A PixelEncoder around a random-init transformers CLIPModel and the PIL CLIP processor.
+
+    Texts are tokenized by hashing words into a small vocabulary: the benchmark times images, and
+    a real tokenizer would need vocabulary files that are not available offline.
+    """
+
+    def __init__(self, shape: ModelShape, device: torch.device, dtype: torch.dtype) -> None:
+        from transformers import CLIPConfig, CLIPModel
+
+        processor_class = _pil_clip_processor()
+        vision = {
+            "hidden_size": shape.vision_width,
+            "intermediate_size": 4 * shape.vision_width,
+            "num_hidden_layers": shape.vision_layers,
+            "num_attention_heads": shape.vision_width // 64,
+            "patch_size": shape.patch,
+            "image_size": 224,
+        }
+        text = {
+            "hidden_size": shape.text_width,
+            "intermediate_size": 4 * shape.text_width,
+            "num_hidden_layers": shape.text_layers,
+            "num_attention_heads": shape.text_width // 64,
+            "vocab_size": TEXT_VOCAB,
+            "max_position_embeddings": TEXT_LENGTH,
+            "eos_token_id": TEXT_VOCAB - 1,
+        }
+        config = CLIPConfig(vision_config=vision, text_config=text, projection_dim=shape.projection)
+        torch.manual_seed(0)
+        model: Any = CLIPModel(config)
+        self.model: Any = model.to(device=device, dtype=dtype).eval()
+        self.processor = processor_class()
+        recipe = read_preprocessing(self.processor)
+        assert recipe is not None
+        self.preprocessing: ImagePreprocessing = recipe
+        self.spec = f"random-clip {shape.name}"
+        self.device = device
+        self.dtype = dtype
+
+    def fingerprint(self) -> str:
+        return f"{self.spec}|{self.dtype}|seed0"
+
+    def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        pixels: torch.Tensor = self.processor(images=list(images), return_tensors="pt")[
+            "pixel_values"
+        ]
+        return pixels.float()
+
+    def forward_pixels(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        pixels = pixel_values.to(self.device, self.dtype, non_blocking=True)
+        output = self.model.get_image_features(pixel_values=pixels)
+        return projected_features(output, "get_image_features", self.spec)
+
+    def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        return self.forward_pixels(self.preprocess(images))
+
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        ids = torch.zeros((len(texts), TEXT_LENGTH), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, text in enumerate(texts):
+            words = text.split()[: TEXT_LENGTH - 1]
+            tokens = [zlib.crc32(word.encode()) % (TEXT_VOCAB - 1) for word in words]
+            tokens.append(TEXT_VOCAB - 1)  # CLIP pools the end-of-text token
+            ids[row, : len(tokens)] = torch.tensor(tokens)
+            mask[row, : len(tokens)] = 1
+        output = self.model.get_text_features(
+            input_ids=ids.to(self.device), attention_mask=mask.to(self.device)
+        )
+        return projected_features(output, "get_text_features", self.spec)
+
+
+def _pil_clip_processor() -> Any:
+    import transformers
+
+    # transformers 5 names the PIL backend CLIPImageProcessorPil; before, CLIPImageProcessor was it.
+    return getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
+
+
+def _write_image(args: tuple[Path, int]) -> Path:
+    """One photo-like JPEG: smooth colour fields, edges and sensor noise (JPEG-typical content)."""
+    path, seed = args
+    rng = np.random.default_rng(seed)
+    height, width = IMAGE_SIZES[seed % len(IMAGE_SIZES)]
+    coarse = rng.integers(0, 256, (height // 40 + 2, width // 40 + 2, 3), dtype=np.uint8)
+    smooth = Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC)
+    noise = rng.integers(-12, 13, (height, width, 3), dtype=np.int16)
+    image = np.clip(np.asarray(smooth, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(image).save(path, quality=90)
+    return path
+
+
+def make_pairs(folder: Path, count: int) -> PairSet:
+    jobs = [(folder / f"{i:06d}.jpg", i) for i in range(count)]
+    with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+        paths = list(pool.map(_write_image, jobs, chunksize=16))
+    colours = ["red", "green", "blue", "yellow", "grey"]
+    texts = [
+        f"a photo of {colours[i % 5]} waves number {i}" + " in the evening light" * (i % 3)
+        for i in range(count)
+    ]
+    return PairSet(name="bench", images=paths, texts=texts)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def raw_forward_rate(encoder: RandomClipEncoder, count: int, batch_size: int) -> float:
+    """Images/s of forward_pixels alone, on pixel tensors already on the device."""
+    pixels = torch.randn(batch_size, 3, 224, 224, device=encoder.device)
+    batches = math.ceil(count / batch_size)
+    with torch.inference_mode():
+        for _ in range(2):
+            encoder.forward_pixels(pixels)
+        synchronize(encoder.device)
+        start = time.perf_counter()
+        for _ in range(batches):
+            encoder.forward_pixels(pixels)
+        synchronize(encoder.device)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def pipeline_rate(
+    encoder: RandomClipEncoder, pairs: PairSet, batch_size: int, workers: int
+) -> float:
+    """Images/s of the full image pipeline: files -> decode -> preprocess -> forward -> numpy."""
+    warmup = pairs.subset(range(min(len(pairs), 2 * batch_size)))
+    embed_images(warmup, encoder, batch_size=batch_size, num_workers=workers, progress=False)
+    start = time.perf_counter()
+    embed_images(pairs, encoder, batch_size=batch_size, num_workers=workers, progress=False)
+    synchronize(encoder.device)
+    return len(pairs) / (time.perf_counter() - start)
+
+
+def cache_times(
+    encoder: RandomClipEncoder, pairs: PairSet, batch_size: int, workers: int, root: Path
+) -> tuple[float, float]:
+    """Seconds for the first embed_pairs_cached run (empty cache) and for the re-run."""
+    cache = EmbeddingCache(root)
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        embed_pairs_cached(
+            pairs, encoder, cache, batch_size=batch_size, num_workers=workers, progress=False
+        )
+        times.append(time.perf_counter() - start)
+    return times[0], times[1]
+
+
+def main() -> None:
+    cuda = torch.cuda.is_available()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4096 if cuda else 128)
+    parser.add_argument("--batch-size", type=int, default=256 if cuda else 32)
+    parser.add_argument("--workers", type=int, default=default_num_workers())
+    args = parser.parse_args()
+
+    device = torch.device("cuda" if cuda else "cpu")
+    dtype = torch.bfloat16 if cuda else torch.float32
+    models = CUDA_MODELS if cuda else CPU_MODELS
+    where = (
+        torch.cuda.get_device_name(device) if cuda else f"cpu, {torch.get_num_threads()} threads"
+    )
+    with tempfile.TemporaryDirectory(prefix="modgap-bench-") as temp:
+        start = time.perf_counter()
+        pairs = make_pairs(Path(temp), args.images)
+        print(
+            f"device: {where}; {args.images} JPEGs of COCO-like sizes written in "
+            f"{time.perf_counter() - start:.1f} s; batch {args.batch_size}; "
+            f"{args.workers} workers; dtype {str(dtype).removeprefix('torch.')}"
+        )
+        for number, shape in enumerate(models):
+            encoder = RandomClipEncoder(shape, device, dtype)
+            raw = raw_forward_rate(encoder, args.images, args.batch_size)
+            full = pipeline_rate(encoder, pairs, args.batch_size, args.workers)
+            first, cached = cache_times(
+                encoder, pairs, args.batch_size, args.workers, Path(temp) / f"cache{number}"
+            )
+            print(f"\n{shape.name} (image pipeline: {image_pipeline(encoder)})")
+            print(f"  raw forward:          {raw:10.1f} images/s")
+            print(f"  pipeline from files:  {full:10.1f} images/s")
+            print(f"  pipeline / raw:       {full / raw:10.2f}   (target >= 0.80)")
+            print(f"  first run:            {first:10.2f} s    (images + texts, cache empty)")
+            print(f"  cached re-run:        {cached:10.3f} s")
+            print(f"  first / cached:       {first / cached:10.1f}   (target >= 20)")
+            del encoder
+            if cuda:
+                torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
