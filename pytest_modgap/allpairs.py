@@ -100,6 +100,28 @@ class _PositiveGrid:
         self.wins = wins.to(torch.float32)
 
 
+class _Workspace:
+    """Reusable (block, N) buffers for one pass: similarities, scaled values, bins, wins, a mask."""
+
+    def __init__(self, rows: int, n: int, device: torch.device) -> None:
+        import torch
+
+        size = rows * n
+        self.n = n
+        self.sims = torch.empty(size, device=device)
+        self.scaled = torch.empty(size, device=device)
+        self.grid_bin = torch.empty(size, dtype=torch.int64, device=device)
+        self.overlap_bin = torch.empty(size, dtype=torch.int64, device=device)
+        self.wins = torch.empty(size, device=device)
+        self.mask = torch.empty(size, dtype=torch.bool, device=device)
+
+    def views(self, rows: int) -> tuple[torch.Tensor, ...]:
+        """(rows, N) views of every buffer, in the order of the attributes above."""
+        size = rows * self.n
+        buffers = (self.sims, self.scaled, self.grid_bin, self.overlap_bin, self.wins, self.mask)
+        return tuple(buffer[:size].view(rows, self.n) for buffer in buffers)
+
+
 def cross_modal_pass(
     image: torch.Tensor,
     text: torch.Tensor,
@@ -129,36 +151,36 @@ def cross_modal_pass(
     def zeros(*shape: int) -> torch.Tensor:
         return torch.zeros(*shape, dtype=torch.float64, device=device)
 
-    row_hist = zeros(n, width)
-    col_hist = zeros(n * width)
+    row_hist, col_hist = zeros(n, width), zeros(n, width)
     row_wins, col_wins = zeros(n), zeros(n)
     grid_hist = zeros(GRID_BINS + 1)  # negatives ranked by the grid alone, per grid bin
     rank_diff = zeros(n + 1)  # exactly ranked negatives: +½ at #below and at #at-or-below
     columns = torch.arange(n, device=device)
-    col_offsets = (columns * width).to(torch.int32)[None, :]
-    ones = torch.ones(1, 1, device=device)
+    one = torch.ones(1, 1, dtype=torch.float64, device=device)
+    # Block-sized buffers are allocated once: a fresh multi-megabyte tensor per block costs page
+    # faults that take longer than the arithmetic on it.
+    work = _Workspace(step, n, device)
+    text_t = text.T
     for start in range(0, n, step):
         stop = min(n, start + step)
         block = stop - start
-        sims = image[start:stop] @ text.T
-        grid_bin = _bin_index(sims, GRID_BINS)
+        sims, scaled, grid_bin, overlap_bin, wins, shared_mask = work.views(block)
+        torch.matmul(image[start:stop], text_t, out=sims)
+        torch.add(sims, 1.0, out=scaled).mul_(GRID_BINS / 2.0)
+        # Truncation equals floor for every cosine >= -1; the clamp catches rounding below -1.
+        grid_bin.copy_(scaled).clamp_(0, GRID_BINS - 1)
         if groups is None:
             grid_bin[torch.arange(block, device=device), columns[start:stop]] = GRID_BINS
         else:
-            is_negative = groups[start:stop, None] != groups[None, :]
-            grid_bin = torch.where(is_negative, grid_bin, GRID_BINS)
-            del is_negative
+            grid_bin.masked_fill_(groups[start:stop, None] == groups[None, :], GRID_BINS)
 
-        overlap_bin = grid_bin >> _GRID_SHIFT
-        row_hist[start:stop].scatter_add_(
-            1, overlap_bin.long(), ones.expand(block, n).to(torch.float64)
-        )
-        col_hist += torch.bincount((overlap_bin + col_offsets).flatten(), minlength=n * width)
-        del overlap_bin
+        torch.bitwise_right_shift(grid_bin, _GRID_SHIFT, out=overlap_bin)
+        row_hist[start:stop].scatter_add_(1, overlap_bin, one.expand(block, n))
+        col_hist.scatter_add_(1, overlap_bin.T, one.expand(n, block))
 
-        wins = grid.wins[grid_bin]
+        torch.index_select(grid.wins, 0, grid_bin.view(-1), out=wins.view(-1))
         if exact:
-            shared = torch.nonzero(wins < 0, as_tuple=True)
+            shared = torch.nonzero(torch.lt(wins, 0, out=shared_mask), as_tuple=True)
             values = sims[shared]
             below = torch.searchsorted(grid.sorted, values, right=False)
             at_or_below = torch.searchsorted(grid.sorted, values, right=True)
@@ -167,11 +189,10 @@ def cross_modal_pass(
             rank_diff += 0.5 * torch.bincount(at_or_below, minlength=n + 1)
             grid_bin[shared] = GRID_BINS
             del values, below, at_or_below, shared
-        grid_hist += torch.bincount(grid_bin.flatten(), minlength=GRID_BINS + 1)
+        grid_hist += torch.bincount(grid_bin.view(-1), minlength=GRID_BINS + 1)
         # float32 sums of at most N wins of at most N each: relative error ~1e-7.
         row_wins[start:stop] += wins.sum(1)
         col_wins += wins.sum(0)
-        del sims, grid_bin, wins
 
     negatives_per_bin = grid_hist[:GRID_BINS]
     below_bin = negatives_per_bin.cumsum(0) - negatives_per_bin
@@ -182,7 +203,7 @@ def cross_modal_pass(
         pos_wins[grid.order] += rank_diff.cumsum(0)[:n]
 
     row_hist_2d = row_hist[:, :OVERLAP_BINS]
-    col_hist_2d = col_hist.view(n, width)[:, :OVERLAP_BINS]
+    col_hist_2d = col_hist[:, :OVERLAP_BINS]
     row_count = row_hist_2d.sum(1)
     return CrossModalStats(
         negative_count=float(row_count.sum()),
