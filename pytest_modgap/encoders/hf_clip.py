@@ -122,8 +122,11 @@ def _from_pretrained(source: ModelSource, what: str, load: Callable[[], Any]) ->
     """Run a from_pretrained call, turning any failure into one EncoderError paragraph."""
     import transformers
 
+    from pytest_modgap.encoders.quiet import quiet_transformers
+
     try:
-        return load()
+        with quiet_transformers():
+            return load()
     except EncoderError:
         raise
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError, ... by case

@@ -109,15 +109,18 @@ class RemoteCodeEncoder:
             )
         from transformers import AutoModel
 
+        from pytest_modgap.encoders.quiet import quiet_transformers
+
         resolved_device = resolve_device(device)
         resolved_dtype = resolve_dtype(dtype, resolved_device)
         try:
-            model = AutoModel.from_pretrained(
-                source.load_path,
-                revision=source.revision,
-                trust_remote_code=True,
-                **from_pretrained_dtype(resolved_dtype),
-            )
+            with quiet_transformers():
+                model = AutoModel.from_pretrained(
+                    source.load_path,
+                    revision=source.revision,
+                    trust_remote_code=True,
+                    **from_pretrained_dtype(resolved_dtype),
+                )
         except Exception as exc:  # remote code can raise anything while building itself
             raise EncoderError(
                 f"Model {source.spec!r}: loading it with its own code failed "
