@@ -10,13 +10,24 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from pytest_modgap.compare import Comparison, compare_embeddings, compare_models
     from pytest_modgap.engine import measure_embeddings
     from pytest_modgap.errors import ModgapError, ModgapInputError
+    from pytest_modgap.figures import figure2, figure3
+    from pytest_modgap.html_report import write_report_dir
     from pytest_modgap.measurement import load_model, measure
     from pytest_modgap.metric_info import METRICS
     from pytest_modgap.report import Report
+    from pytest_modgap.truncation import measure_truncations
 
 _LAZY = {
+    "Comparison": "pytest_modgap.compare",
+    "compare_embeddings": "pytest_modgap.compare",
+    "compare_models": "pytest_modgap.compare",
+    "figure2": "pytest_modgap.figures",
+    "figure3": "pytest_modgap.figures",
+    "write_report_dir": "pytest_modgap.html_report",
+    "measure_truncations": "pytest_modgap.truncation",
     "measure": "pytest_modgap.measurement",
     "load_model": "pytest_modgap.measurement",
     "measure_embeddings": "pytest_modgap.engine",
@@ -28,13 +39,20 @@ _LAZY = {
 
 __all__ = [
     "METRICS",
+    "Comparison",
     "ModgapError",
     "ModgapInputError",
     "Report",
     "__version__",
+    "compare_embeddings",
+    "compare_models",
+    "figure2",
+    "figure3",
     "load_model",
     "measure",
     "measure_embeddings",
+    "measure_truncations",
+    "write_report_dir",
 ]
 
 

@@ -1,43 +1,113 @@
-"""The ``modgap`` command: measure a model outside a test suite and print the metrics table.
+"""The ``modgap`` command: measure, compare and report on models outside a test suite.
 
-Argument parsing and printing only; the work is ``pytest_modgap.measure``.
+Argument parsing and printing only; the work is in measurement, compare, truncation and html_report.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import tempfile
+import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pytest_modgap.errors import ModgapError
 
-_EPILOG = """\
+if TYPE_CHECKING:
+    from pytest_modgap.compare import Comparison
+    from pytest_modgap.measurement import LoadedModel
+    from pytest_modgap.report import Report
+
+_SPECS = """\
 model specs: a Hugging Face id or local directory (name@revision pins a revision), module:factory,
   or embeddings:file.npz. Default: the shipped reference model (a tiny CLIP trained offline).
 data set specs: shapes (built in, the default), flickr8k:DIR, flickr30k:DIR, coco:DIR, cifar100:DIR,
   jsonl:FILE or any FILE.jsonl.
+"""
+
+_MEASURE_EPILOG = (
+    _SPECS
+    + """
+exit status: 0 done; 1 the candidate is worse than --reference-model; 2 bad input.
 
 examples:
   modgap measure
   modgap measure --model ./checkpoints/candidate --dataset flickr30k:/data/flickr30k --samples 1000
+  modgap measure --model ./candidate --reference-model ./release-3 --report-dir modgap-report
+  modgap measure --model ./matryoshka-model --truncate-dim 128,256,512
+"""
+)
+
+_COMPARE_EPILOG = """\
+The reports may come from different pairs, so each value keeps its own interval and no interval of
+the difference is given. For a paired test of two models on the same pairs use
+  modgap measure --model CANDIDATE --reference-model REFERENCE
+
+example:
+  modgap measure --json old.json && modgap measure --model ./candidate --json new.json
+  modgap compare old.json new.json
+"""
+
+_BASELINES_EPILOG = """\
+The shipped baselines are the published values (jina-embeddings-v4 Table 4, Liang et al. 2022); use
+one in a test with modgap.check(report, baseline="paper/jina-embeddings-v4").
 """
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help in 100 columns with room for the command names, descriptions kept as written."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=28, width=100)
+
+
+class _UsageError(Exception):
+    """A command line argparse rejects: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``modgap: error: ...`` and a pointer to ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _dims(text: str) -> list[int]:
+    """``128,256`` -> [128, 256]."""
+    try:
+        dims = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of dimensions, e.g. 128,256"
+        ) from None
+    if not dims or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: dimensions must be positive integers")
+    return dims
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="modgap",
         description="Modality gap, alignment and cone-effect metrics of multimodal encoders.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_EPILOG,
+        formatter_class=_Formatter,
+        epilog=_SPECS + "\nRun `modgap COMMAND --help` for the options of a command.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        title="commands", dest="command", required=True, metavar="COMMAND"
+    )
     measure = commands.add_parser(
         "measure",
         help="embed a data set with a model and print every metric with its confidence interval",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_EPILOG,
+        description="Embed random pairs of a data set with a model and print every metric with its\n"
+        "confidence interval; optionally write Figures 2 and 3, sweep Matryoshka dimensions or\n"
+        "compare against a reference model on the same pairs.",
+        formatter_class=_Formatter,
+        epilog=_MEASURE_EPILOG,
     )
     measure.add_argument("--model", help="model spec (default: the shipped reference model)")
     measure.add_argument("--dataset", default="shapes", help="data set spec (default: shapes)")
@@ -54,48 +124,365 @@ def _parser() -> argparse.ArgumentParser:
         "--trust-remote-code", action="store_true", help="allow the model's own code (jina models)"
     )
     measure.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    measure.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="write Figures 2 and 3 (PNG) and index.html with the metrics to DIR",
+    )
+    measure.add_argument(
+        "--truncate-dim",
+        metavar="D1,D2,...",
+        type=_dims,
+        help="also measure the embeddings cut to these Matryoshka prefix dimensions, side by side",
+    )
+    measure.add_argument(
+        "--reference-model",
+        metavar="SPEC",
+        help="compare against this model on the same pairs (paired bootstrap); exit 1 if worse",
+    )
+    measure.add_argument(
+        "--tolerance",
+        type=float,
+        help="absolute change a metric may make against --reference-model (default: 0.01)",
+    )
+
+    compare = commands.add_parser(
+        "compare",
+        help="print the differences between two saved JSON reports",
+        description="Print two reports written by `modgap measure --json` side by side, with the\n"
+        "difference b - a per metric.",
+        formatter_class=_Formatter,
+        epilog=_COMPARE_EPILOG,
+    )
+    compare.add_argument("a", metavar="A.json", help="the first (older) report")
+    compare.add_argument("b", metavar="B.json", help="the second (newer) report")
+
+    baselines = commands.add_parser(
+        "baselines",
+        help="list the baselines: model, source, data sets and metric values",
+        description="List the YAML baselines of a folder (default: the published baselines\n"
+        "shipped with pytest-modgap).",
+        formatter_class=_Formatter,
+        epilog=_BASELINES_EPILOG,
+    )
+    baselines.add_argument(
+        "--dir", metavar="DIR", help="baseline folder to list (default: the shipped baselines)"
+    )
     return parser
 
 
+@dataclass(frozen=True)
+class _Cache:
+    """Where this run caches embeddings (None: the default folder) and whether it does."""
+
+    directory: str | None
+    enabled: bool
+
+
+def _model_label(spec: str, role: str | None = None) -> str:
+    """A short name for figures and tables: a local directory's name, else the spec itself."""
+    label = Path(spec).name if Path(spec).is_dir() else spec
+    return f"{role}: {label}" if role else label
+
+
 def _measure(args: argparse.Namespace) -> int:
-    from pytest_modgap.measurement import measure
+    from pytest_modgap.measurement import load_model, measure
     from pytest_modgap.reference import reference_model_dir
 
-    model = args.model or str(reference_model_dir("reference"))
-    report = measure(
-        model,
-        args.dataset,
-        samples=args.samples,
-        seed=args.seed,
-        device=args.device,
-        dtype=args.dtype,
-        batch_size=args.batch_size,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-        trust_remote_code=args.trust_remote_code,
-        ci=None if args.no_ci else 0.95,
-        n_boot=args.n_boot,
-    )
+    model_spec = args.model or str(reference_model_dir("reference"))
+    ci = None if args.no_ci else 0.95
+
+    def load(spec: str) -> LoadedModel:
+        return load_model(
+            spec,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            trust_remote_code=args.trust_remote_code,
+        )
+
+    def measured(loaded: LoadedModel, cache: _Cache) -> Report:
+        return measure(
+            loaded,
+            args.dataset,
+            samples=args.samples,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            cache_dir=cache.directory,
+            use_cache=cache.enabled,
+            ci=ci,
+            n_boot=args.n_boot,
+        )
+
+    with contextlib.ExitStack() as stack:
+        cache = _Cache(args.cache_dir, not args.no_cache)
+        if args.no_cache and (args.truncate_dim or args.reference_model):
+            # The sweep and the comparison reread the measured embeddings: a cache for this run only.
+            cache = _Cache(stack.enter_context(tempfile.TemporaryDirectory(prefix="modgap-")), True)
+        loaded = load(model_spec)
+        report = measured(loaded, cache)
+        _print_report(report)
+        if args.json:
+            from pytest_modgap.atomic import write_text_atomic
+
+            write_text_atomic(Path(args.json), json.dumps(report.to_dict(), indent=2) + "\n")
+            print(f"\nreport written to {args.json}")
+        if args.truncate_dim:
+            _sweep(args, loaded, cache, ci)
+        comparison = None
+        results: list[tuple[str, str, Report]] = [
+            (_model_label(model_spec), str(args.dataset), report)
+        ]
+        if args.reference_model:
+            reference = load(args.reference_model)
+            comparison = _compare(args, loaded, reference, cache, ci)
+            if args.report_dir:
+                reference_report = measured(reference, cache)
+                results = [
+                    (
+                        _model_label(args.reference_model, "reference"),
+                        args.dataset,
+                        reference_report,
+                    ),
+                    (_model_label(model_spec, "candidate"), args.dataset, report),
+                ]
+        if args.report_dir:
+            from pytest_modgap.html_report import write_report_dir
+
+            index = write_report_dir(
+                args.report_dir,
+                results,
+                verdicts=None if comparison is None else _verdicts(comparison, results),
+            )
+            print(f"\nreport folder written: {index}")
+    return 1 if comparison is not None and comparison.failed else 0
+
+
+def _print_report(report: Report) -> None:
     meta = report.metadata
     print(f"model   : {meta.get('model')}")
     print(f"dataset : {meta.get('dataset')} ({report.n} pairs, seed {meta.get('seed')})")
-    print(f"device  : {meta.get('device')} / {meta.get('dtype')}, {meta.get('seconds')} s")
+    if "device" in meta:
+        print(f"device  : {meta.get('device')} / {meta.get('dtype')}, {meta.get('seconds')} s")
     print()
     print(report.table())
-    if args.json:
-        from pytest_modgap.atomic import write_text_atomic
 
-        write_text_atomic(Path(args.json), json.dumps(report.to_dict(), indent=2) + "\n")
-        print(f"\nreport written to {args.json}")
+
+def _sweep(args: argparse.Namespace, loaded: LoadedModel, cache: _Cache, ci: Any) -> None:
+    from pytest_modgap.measurement import embed_sample
+    from pytest_modgap.truncation import measure_truncations, sweep_table
+
+    (image, text, text2, groups), _ = embed_sample(
+        loaded,
+        args.dataset,
+        samples=args.samples,
+        seed=args.seed,
+        cache_dir=cache.directory,
+        use_cache=cache.enabled,
+        batch_size=args.batch_size,
+    )
+    reports = measure_truncations(
+        image,
+        text,
+        args.truncate_dim,
+        text2=text2,
+        groups=groups,
+        ci=ci,
+        n_boot=args.n_boot,
+        seed=args.seed,
+    )
+    print(f"\nMatryoshka sweep (prefix of the {image.shape[1]}-dimensional embeddings):")
+    print(sweep_table(reports))
+
+
+def _compare(
+    args: argparse.Namespace,
+    candidate: LoadedModel,
+    reference: LoadedModel,
+    cache: _Cache,
+    ci: Any,
+) -> Comparison:
+    from pytest_modgap.compare import compare_models
+
+    comparison = compare_models(
+        candidate,
+        reference,
+        args.dataset,
+        samples=args.samples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        cache_dir=cache.directory,
+        use_cache=cache.enabled,
+        ci=ci,
+        n_boot=args.n_boot,
+        tolerance=args.tolerance,
+    )
+    print(f"\nPaired comparison on the same {comparison.n} pairs")
+    print(f"  candidate: {candidate.spec}")
+    print(f"  reference: {reference.spec}")
+    print()
+    print(comparison.table())
+    if comparison.failed:
+        print(
+            f"\nThe candidate is worse than the reference on {len(comparison.failed)} metric(s): "
+            f"{', '.join(comparison.failed)}."
+        )
+    else:
+        print("\nThe candidate is not worse than the reference on any metric.")
+    return comparison
+
+
+def _verdicts(
+    comparison: Comparison, results: list[tuple[str, str, Report]]
+) -> list[dict[str, Any]]:
+    """The comparison's rows as the report page's generic baseline verdicts."""
+    candidate, dataset, _ = results[-1]
+    reference = results[0][0]
+    return [
+        {
+            "model": candidate,
+            "dataset": dataset,
+            "baseline": reference,
+            "metric": row.name,
+            "verdict": row.verdict,
+            "reference": row.reference,
+            "candidate": row.candidate,
+            "difference": row.difference,
+            "ci": None if row.ci is None else list(row.ci),
+            "tolerance": row.tolerance,
+            "better": row.better,
+        }
+        for row in comparison.rows
+    ]
+
+
+def _read_report(path: str) -> Report:
+    from pytest_modgap.report import Report
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ModgapError(f"{path}: cannot be read ({error.strerror or error}).") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModgapError(
+            f"{path}: is not JSON ({error}); give a report written by `modgap measure --json`."
+        ) from None
+    try:
+        return Report.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise ModgapError(
+            f"{path}: is not a pytest-modgap report (missing or malformed {error}); give a "
+            f"report written by `modgap measure --json`."
+        ) from None
+
+
+def _compare_files(args: argparse.Namespace) -> int:
+    from pytest_modgap.compare import compare_reports
+
+    a, b = _read_report(args.a), _read_report(args.b)
+    labels = (
+        _file_label(args.a, a),
+        _file_label(args.b, b),
+    )
+    print(compare_reports(a, b, labels=labels))
     return 0
+
+
+def _file_label(path: str, report: Report) -> str:
+    model, dataset = report.metadata.get("model"), report.metadata.get("dataset")
+    described = f"{model} on {dataset}" if model and dataset else model
+    return f"{path}, {described}" if described else path
+
+
+def _baselines(args: argparse.Namespace) -> int:
+    import importlib.resources
+
+    root = (
+        Path(args.dir)
+        if args.dir
+        else Path(str(importlib.resources.files("pytest_modgap") / "baselines"))
+    )
+    if not root.is_dir():
+        raise ModgapError(
+            f"--dir {root}: is not a folder; give the folder that holds the baselines."
+        )
+    files = sorted(root.rglob("*.yaml"))
+    if not files:
+        print(f"No baselines (*.yaml) in {root}.")
+        return 0
+    print(f"{len(files)} baseline{'s' if len(files) > 1 else ''} in {root}:")
+    for path in files:
+        print()
+        print(_describe_baseline(path, path.relative_to(root).with_suffix("").as_posix()))
+    return 0
+
+
+def _describe_baseline(path: Path, name: str) -> str:
+    """Name, model, source, tolerance and the metric values per data set of one baseline file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModgapError(f"{path}: cannot be read ({error}).") from None
+    except yaml.YAMLError as error:
+        raise ModgapError(f"{path}: cannot be read as YAML ({_yaml_problem(error)}).") from None
+    if not isinstance(data, dict):
+        raise ModgapError(
+            f"{path}: is not a baseline (expected a mapping with model, source and datasets)."
+        )
+    wrap = textwrap.TextWrapper(width=100, initial_indent="", subsequent_indent=" " * 12)
+    lines = [name]
+    for key in ("model", "source", "protocol", "tolerance"):
+        if data.get(key) is not None:
+            value = data[key]
+            text = (
+                ", ".join(f"{k}: {v}" for k, v in value.items())
+                if isinstance(value, dict)
+                else " ".join(str(value).split())
+            )
+            lines.append(wrap.fill(f"  {key:<9} {text}"))
+    datasets = data.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        lines.append("  (no data sets)")
+        return "\n".join(lines)
+    lines.append("  datasets")
+    for dataset, entry in datasets.items():
+        entry = entry if isinstance(entry, dict) else {}
+        metrics = entry.get("metrics")
+        metrics = metrics if isinstance(metrics, dict) else {}
+        size = f" (n = {entry['n']})" if "n" in entry else ""
+        values = ", ".join(_metric_text(metric, spec) for metric, spec in metrics.items())
+        lines.append(wrap.fill(f"    {dataset}{size}: {values or 'no metrics'}"))
+    return "\n".join(lines)
+
+
+def _yaml_problem(error: Any) -> str:
+    """PyYAML's several-line message as one line: where, and what is wrong."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
+def _metric_text(metric: str, spec: Any) -> str:
+    if isinstance(spec, dict):
+        text = f"{metric} {spec.get('value')}"
+        if spec.get("tolerance") is not None:
+            text += f" (tolerance {spec['tolerance']})"
+        return text
+    return f"{metric} {spec}"
+
+
+_COMMANDS = {"measure": _measure, "compare": _compare_files, "baselines": _baselines}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``modgap`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
     try:
-        return _measure(args)
-    except ModgapError as error:
+        args = _parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except (_UsageError, ModgapError, OSError) as error:
         print(f"modgap: error: {error}", file=sys.stderr)
         return 2
 

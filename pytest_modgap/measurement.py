@@ -67,6 +67,61 @@ def sample_indices(n: int, samples: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=samples, replace=False))
 
 
+EmbeddingSet = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+"""(image, text, text2, groups) rows of one sample, ready for ``measure_embeddings``."""
+
+
+def embed_sample(
+    model: LoadedModel,
+    dataset: str | PairSet,
+    *,
+    samples: int | None,
+    seed: int,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+) -> tuple[EmbeddingSet, str]:
+    """The embeddings of ``samples`` pairs of ``dataset`` drawn with ``seed`` (read from the cache
+    when embedded before), and the data set's label.
+
+    Precomputed ``embeddings:`` models give their own rows (``sample_indices`` of them) and ignore
+    ``dataset``. Two models embedded with the same ``samples`` and ``seed`` see the same pairs.
+    """
+    from pytest_modgap.encoders.precomputed import PrecomputedEmbeddings
+
+    encoder = model.encoder
+    if isinstance(encoder, PrecomputedEmbeddings):
+        image, text, text2, groups = encoder.load()
+        rows = sample_indices(len(image), samples, seed)
+        embedded: EmbeddingSet = (
+            image[rows],
+            text[rows],
+            None if text2 is None else text2[rows],
+            None if groups is None else groups[rows],
+        )
+        return embedded, f"embeddings:{encoder.path}"
+
+    from pytest_modgap.cache import EmbeddingCache
+    from pytest_modgap.embed import embed_pairs_cached
+
+    pairs = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    pairs = pairs.sample(samples, seed)
+    cache = (
+        EmbeddingCache(Path(cache_dir) if cache_dir is not None else None) if use_cache else None
+    )
+    embeddings = embed_pairs_cached(
+        pairs,
+        encoder,
+        cache,
+        batch_size=batch_size or int(getattr(encoder, "batch_size", 64)),
+        progress=progress,
+    )
+    groups = None if pairs.groups is None else np.asarray(pairs.groups)
+    label = dataset if isinstance(dataset, str) else pairs.name
+    return (embeddings.image, embeddings.text, embeddings.text2, groups), label
+
+
 def measure(
     model: str | LoadedModel,
     dataset: str | PairSet = DEFAULT_DATASET,
@@ -95,8 +150,6 @@ def measure(
     ``~/.cache/pytest-modgap``) unless ``use_cache=False``. Remote model code runs only with
     ``trust_remote_code=True``. The report's ``metadata`` records what was measured.
     """
-    from pytest_modgap.encoders.precomputed import PrecomputedEmbeddings
-
     started = time.perf_counter()
     loaded = (
         model
@@ -109,54 +162,23 @@ def measure(
             trust_remote_code=trust_remote_code,
         )
     )
-    encoder = loaded.encoder
-    if isinstance(encoder, PrecomputedEmbeddings):
-        image, text, text2, groups = encoder.load()
-        rows = sample_indices(len(image), samples, seed)
-        report = measure_embeddings(
-            image[rows],
-            text[rows],
-            text2=None if text2 is None else text2[rows],
-            groups=None if groups is None else groups[rows],
-            ci=ci,
-            n_boot=n_boot,
-            seed=seed,
-        )
-        return report.with_metadata(
-            model=loaded.spec,
-            dataset=f"embeddings:{encoder.path}",
-            samples=samples,
-            seed=seed,
-            seconds=round(time.perf_counter() - started, 3),
-        )
-
-    from pytest_modgap.cache import EmbeddingCache
-    from pytest_modgap.embed import embed_pairs_cached
-
-    pairs = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    pairs = pairs.sample(samples, seed)
-    cache = (
-        EmbeddingCache(Path(cache_dir) if cache_dir is not None else None) if use_cache else None
-    )
-    embeddings = embed_pairs_cached(
-        pairs,
-        encoder,
-        cache,
-        batch_size=batch_size or int(getattr(encoder, "batch_size", 64)),
+    (image, text, text2, groups), label = embed_sample(
+        loaded,
+        dataset,
+        samples=samples,
+        seed=seed,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        batch_size=batch_size,
         progress=progress,
     )
     report = measure_embeddings(
-        embeddings.image,
-        embeddings.text,
-        text2=embeddings.text2,
-        groups=None if pairs.groups is None else np.asarray(pairs.groups),
-        ci=ci,
-        n_boot=n_boot,
-        seed=seed,
+        image, text, text2=text2, groups=groups, ci=ci, n_boot=n_boot, seed=seed
     )
+    encoder = loaded.encoder
     return report.with_metadata(
         model=loaded.spec,
-        dataset=dataset if isinstance(dataset, str) else pairs.name,
+        dataset=label,
         samples=samples,
         seed=seed,
         device=str(getattr(encoder, "device", "cpu")),

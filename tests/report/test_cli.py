@@ -1,0 +1,202 @@
+"""The ``modgap`` command end to end on the shipped reference models and the built-in shapes data."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_modgap.cli import main
+from pytest_modgap.reference import reference_model_dir
+
+REFERENCE = str(reference_model_dir("reference"))
+REGRESSED = str(reference_model_dir("regressed"))
+COMMON = ["--samples", "200", "--n-boot", "50", "--device", "cpu"]
+
+
+@dataclass(frozen=True)
+class Run:
+    status: int
+    out: str
+    folder: Path
+
+
+def _run(argv: list[str], folder: Path) -> Run:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(argv)
+    return Run(status, out.getvalue(), folder)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def regressed_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: str) -> Run:
+    """The regressed model as candidate against the reference model, with every extra output."""
+    folder = tmp_path_factory.mktemp("regressed")
+    argv = ["measure", "--model", REGRESSED, "--reference-model", REFERENCE]
+    argv += ["--report-dir", str(folder / "report"), "--truncate-dim", "16,32"]
+    argv += ["--json", str(folder / "report.json"), "--cache-dir", cache_dir, *COMMON]
+    return _run(argv, folder)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: str) -> Run:
+    """The reference model (the default) as candidate against the regressed one."""
+    folder = tmp_path_factory.mktemp("reference")
+    argv = ["measure", "--reference-model", REGRESSED, "--json", str(folder / "report.json")]
+    return _run([*argv, "--cache-dir", cache_dir, *COMMON], folder)
+
+
+def _row(text: str, metric: str) -> str:
+    return next(line for line in text.splitlines() if line[2:].startswith(metric + " "))
+
+
+def test_regressed_candidate_fails_the_paired_comparison(regressed_run: Run) -> None:
+    assert regressed_run.status == 1, regressed_run.out
+    comparison = regressed_run.out.split("Paired comparison on the same 200 pairs")[1]
+    for metric in ("centroid_gap", "alignment", "image_cone"):
+        row = _row(comparison, metric)
+        assert row.startswith(">") and "WORSE" in row, row
+    assert "The candidate is worse than the reference" in comparison
+    assert f"reference: {REFERENCE}" in comparison
+
+
+def test_reference_candidate_passes(reference_run: Run) -> None:
+    assert reference_run.status == 0, reference_run.out
+    assert f"model   : {REFERENCE}" in reference_run.out
+    assert "better" in _row(reference_run.out.split("Paired comparison")[1], "centroid_gap")
+    assert "not worse than the reference on any metric" in reference_run.out
+
+
+def test_truncation_sweep_table(regressed_run: Run) -> None:
+    sweep = regressed_run.out.split("Matryoshka sweep (prefix of the 64-dimensional embeddings):")
+    assert len(sweep) == 2, regressed_run.out
+    lines = sweep[1].strip().splitlines()
+    assert lines[0].split() == ["metric", "better", "d=16", "d=32"]
+    assert any(line.startswith("alignment ") for line in lines)
+
+
+def test_report_dir_stacks_reference_above_candidate(regressed_run: Run) -> None:
+    report = regressed_run.folder / "report"
+    assert sorted(p.name for p in report.iterdir()) == ["figure2.png", "figure3.png", "index.html"]
+    page = (report / "index.html").read_text(encoding="utf-8")
+    assert page.index("reference: reference") < page.index("candidate: regressed")
+    assert "Baseline checks" in page and '<tr class="bad">' in page
+    for name in ("figure2.png", "figure3.png"):
+        assert (report / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_json_report_records_the_measurement(regressed_run: Run) -> None:
+    data = json.loads((regressed_run.folder / "report.json").read_text(encoding="utf-8"))
+    assert data["n"] == 200
+    assert data["metadata"]["model"] == REGRESSED
+    assert data["metadata"]["dataset"] == "shapes"
+
+
+def test_compare_two_saved_reports(
+    regressed_run: Run, reference_run: Run, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = reference_run.folder / "report.json", regressed_run.folder / "report.json"
+    assert main(["compare", str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert f"a: {old}, {REFERENCE} on shapes (n = 200, 95% CI)" in out
+    assert f"b: {new}, {REGRESSED} on shapes (n = 200, 95% CI)" in out
+    gap = _row(out, "centroid_gap")
+    assert gap.startswith(">") and "worse" in gap
+    assert _row(out, "image_uniformity").startswith(">")
+    assert _row(out, "text_text_similarity").startswith(" "), "no direction, never marked worse"
+    assert "Unpaired" in out
+
+
+def test_baselines_lists_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team" / "release-3.yaml").write_text(
+        "format: pytest-modgap/1\n"
+        "model: ./checkpoints/release-3\n"
+        "source: recorded by pytest --modgap-update\n"
+        "datasets:\n"
+        "  shapes:\n"
+        "    n: 200\n"
+        "    metrics:\n"
+        "      alignment: {value: 0.9, tolerance: 0.02}\n"
+        "      centroid_gap: {value: 0.13}\n",
+        encoding="utf-8",
+    )
+    assert main(["baselines", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"1 baseline in {tmp_path}" in out
+    assert "team/release-3" in out
+    assert "model     ./checkpoints/release-3" in out
+    assert "source    recorded by pytest --modgap-update" in out
+    assert "shapes (n = 200): alignment 0.9 (tolerance 0.02), centroid_gap 0.13" in out
+
+
+def test_baselines_lists_the_shipped_paper_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["baselines"]) == 0
+    out = capsys.readouterr().out
+    assert "paper/jina-embeddings-v4" in out
+    assert "alignment 0.71" in out
+    assert "arXiv 2506.18902" in out
+
+
+def _error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("modgap: error: "), captured.err
+    return lines[0]
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "unrecognized arguments: --bogus" in _error(["measure", "--bogus"], capsys)
+    assert "not a comma-separated list" in _error(["measure", "--truncate-dim", "a,b"], capsys)
+    assert "see `modgap measure --help`" in _error(["measure", "--samples", "x"], capsys)
+    assert "required" in _error([], capsys)
+
+
+def test_file_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.json"
+    assert "cannot be read" in _error(["compare", str(missing), str(missing)], capsys)
+    not_json = tmp_path / "x.json"
+    not_json.write_text("{", encoding="utf-8")
+    assert "is not JSON" in _error(["compare", str(not_json), str(not_json)], capsys)
+    not_report = tmp_path / "y.json"
+    not_report.write_text('{"hello": 1}', encoding="utf-8")
+    assert "not a pytest-modgap report" in _error(
+        ["compare", str(not_report), str(not_report)], capsys
+    )
+    assert "is not a folder" in _error(["baselines", "--dir", str(tmp_path / "nope")], capsys)
+    (tmp_path / "broken.yaml").write_text("model: [unclosed\n", encoding="utf-8")
+    assert "broken.yaml: cannot be read as YAML" in _error(
+        ["baselines", "--dir", str(tmp_path)], capsys
+    )
+
+
+def test_truncating_beyond_the_embedding_size_is_an_error(
+    cache_dir: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["measure", "--truncate-dim", "32,100", "--no-ci", "--cache-dir", cache_dir, *COMMON]
+    assert "dim 100 exceeds the embedding size 64" in _error(argv, capsys)
+
+
+def test_help_reads_well(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("measure", "compare", "baselines"):
+        assert command in out
+    with pytest.raises(SystemExit):
+        main(["measure", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--report-dir DIR", "--truncate-dim D1,D2,...", "--reference-model SPEC"):
+        assert option in out
+    assert "exit status: 0 done; 1 the candidate is worse" in out
