@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from pytest_modgap.baseline import assert_no_regression
     from pytest_modgap.compare import Comparison, compare_embeddings, compare_models
     from pytest_modgap.engine import measure_embeddings
     from pytest_modgap.errors import ModgapError, ModgapInputError
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from pytest_modgap.truncation import measure_truncations
 
 _LAZY = {
+    "assert_no_regression": "pytest_modgap.baseline",
     "Comparison": "pytest_modgap.compare",
     "compare_embeddings": "pytest_modgap.compare",
     "compare_models": "pytest_modgap.compare",
@@ -44,6 +46,7 @@ __all__ = [
     "ModgapInputError",
     "Report",
     "__version__",
+    "assert_no_regression",
     "compare_embeddings",
     "compare_models",
     "figure2",

@@ -11,12 +11,18 @@ from pathlib import Path
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix.
+
+    The temp file lives in the target's folder because ``os.replace`` is atomic only within one file
+    system.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the old file's permissions, else rw-r--r--: mkstemp's private 0600 would surprise a team
+    # that commits its baselines or publishes its reports.
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        # mkstemp creates the file 0600; reports and baselines are meant to be shared and published.
-        os.fchmod(fd, 0o644)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
