@@ -553,7 +553,9 @@ def _report_dataset_key(report: Report) -> str:
             "Measure with pytest_modgap.measure (or the modgap fixture), or add it with "
             "report.with_metadata(dataset='<data set spec>')."
         )
-    return dataset_key(spec)
+    dim = report.metadata.get("truncate_dim")
+    # Matryoshka truncations are separate entries: "shapes@128" next to the full-size "shapes".
+    return dataset_key(spec) if dim is None else f"{dataset_key(spec)}@{dim}"
 
 
 def _report_model(report: Report) -> str | None:

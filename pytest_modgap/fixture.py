@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pytest
 
 from pytest_modgap.errors import ModgapError
-from pytest_modgap.session import ModgapSession
+from pytest_modgap.session import MeasureKey, ModgapSession
 
 if TYPE_CHECKING:
     from pytest_modgap.baseline import Comparison
+    from pytest_modgap.compare import Comparison as PairedComparison
     from pytest_modgap.report import Report
 
 MARKER_KEYWORDS = ("dataset", "samples", "model")
@@ -76,12 +77,23 @@ class ModgapFixture:
     for the same measurement share it; encoders are loaded once per run.
     """
 
-    def __init__(self, session: ModgapSession, model: str, marker: MarkerArgs, nodeid: str) -> None:
+    def __init__(
+        self,
+        session: ModgapSession,
+        model: str,
+        marker: MarkerArgs,
+        nodeid: str,
+        truncate_dim: int | None = None,
+    ) -> None:
         self._session = session
         self._marker = marker
         self._nodeid = nodeid
+        self._measured: list[MeasureKey] = []
+        self._compared: set[MeasureKey] = set()
         self.model = model
         """The model spec under test (one of --modgap-model, or the marker's ``model=``)."""
+        self.truncate_dim = truncate_dim
+        """The Matryoshka dimension under test (one of --modgap-truncate-dim), or None: full."""
 
     def measure(self, dataset: str | None = None, samples: int | None = None) -> Report:
         """Measure ``self.model`` on ``dataset`` (default: the marker's, then --modgap-dataset,
@@ -89,17 +101,85 @@ class ModgapFixture:
         --modgap-samples, then all). Returns the Report with 95% CIs.
         """
         __tracebackhide__ = True
-        key = self._session.key(
+        key = self._key(dataset, samples)
+        try:
+            report = self._session.measure(key)
+        except ModgapError as exc:
+            failure = f"modgap: {exc}"
+        else:
+            if key not in self._measured:
+                self._measured.append(key)
+            return report
+        # Failing outside the except block keeps "During handling of ..." chains out of the output.
+        pytest.fail(failure, pytrace=False)
+
+    def compare(
+        self,
+        reference: str | None = None,
+        *,
+        dataset: str | None = None,
+        samples: int | None = None,
+        tolerance: float | None = None,
+    ) -> PairedComparison:
+        """Fail if ``self.model`` is worse than ``reference`` (default: --modgap-reference-model)
+        on the same sampled pairs: worse by more than ``tolerance`` (default --modgap-tolerance) in
+        a metric's bad direction, with the paired-bootstrap CI of the difference excluding zero.
+
+        No stored baseline is needed: this gates "new checkpoint vs. the one in production". The
+        failure shows reference | candidate | difference (95% CI) | tolerance | verdict per metric.
+        """
+        __tracebackhide__ = True
+        reference = reference or self._session.options.reference_model
+        if not reference:
+            pytest.fail(
+                "modgap: compare() needs a reference model: pass --modgap-reference-model SPEC "
+                "(or modgap_reference_model in the ini file), or modgap.compare('<spec>').",
+                pytrace=False,
+            )
+        key = self._key(dataset, samples)
+        failure = self._compare(key, reference, tolerance)
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)
+        return self._session.compare(key, reference, tolerance).comparison
+
+    def compare_measured(self) -> str | None:
+        """With --modgap-reference-model: compare every measurement of this test that ``compare``
+        did not already cover; the failure text, or None when none is worse (the plugin calls this
+        after the test body)."""
+        reference = self._session.options.reference_model
+        if not reference:
+            return None
+        failures = [
+            failure
+            for key in self._measured
+            if key not in self._compared
+            and (failure := self._compare(key, reference, None)) is not None
+        ]
+        return "\n\n".join(failures) or None
+
+    def _compare(self, key: MeasureKey, reference: str, tolerance: float | None) -> str | None:
+        self._compared.add(key)
+        try:
+            result = self._session.compare(key, reference, tolerance)
+        except ModgapError as exc:
+            return f"modgap: {exc}"
+        comparison = result.comparison
+        if not comparison.failed:
+            return None
+        self._session.worse_than_reference.append(self._nodeid)
+        return (
+            f"modgap: {self.model} is worse than the reference model {reference} on "
+            f"{', '.join(comparison.failed)} (data set {key.dataset!r}, {comparison.n} pairs, "
+            f"paired bootstrap):\n\n{comparison.table()}"
+        )
+
+    def _key(self, dataset: str | None, samples: int | None) -> MeasureKey:
+        return self._session.key(
             self.model,
             dataset if dataset is not None else self._marker.dataset,
             samples if samples is not None else self._marker.samples,
+            self.truncate_dim,
         )
-        try:
-            return self._session.measure(key)
-        except ModgapError as exc:
-            failure = f"modgap: {exc}"
-        # Failing outside the except block keeps "During handling of ..." chains out of the output.
-        pytest.fail(failure, pytrace=False)
 
     def check(
         self,

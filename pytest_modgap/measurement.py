@@ -137,6 +137,7 @@ def measure(
     ci: float | None = 0.95,
     n_boot: int = 1000,
     progress: bool | None = None,
+    truncate_dim: int | None = None,
 ) -> Report:
     """Embed ``samples`` random pairs of ``dataset`` with ``model`` and measure every metric.
 
@@ -148,7 +149,9 @@ def measure(
     all. ``device`` ``None`` is CUDA when available; ``dtype`` ``None`` is bfloat16 on CUDA and
     float32 on CPU. Embeddings are cached under ``cache_dir`` (default ``$MODGAP_CACHE_DIR`` or
     ``~/.cache/pytest-modgap``) unless ``use_cache=False``. Remote model code runs only with
-    ``trust_remote_code=True``. The report's ``metadata`` records what was measured.
+    ``trust_remote_code=True``. ``truncate_dim`` measures the Matryoshka prefix of that many
+    dimensions (the same vectors jina-embeddings-v4's ``truncate_dim`` gives; the cache keeps the
+    full vectors, so a sweep encodes once). The report's ``metadata`` records what was measured.
     """
     started = time.perf_counter()
     loaded = (
@@ -172,10 +175,16 @@ def measure(
         batch_size=batch_size,
         progress=progress,
     )
+    if truncate_dim is not None:
+        from pytest_modgap.truncation import truncate
+
+        image, text = truncate(image, truncate_dim), truncate(text, truncate_dim)
+        text2 = None if text2 is None else truncate(text2, truncate_dim)
     report = measure_embeddings(
         image, text, text2=text2, groups=groups, ci=ci, n_boot=n_boot, seed=seed
     )
     encoder = loaded.encoder
+    extra = {} if truncate_dim is None else {"truncate_dim": truncate_dim}
     return report.with_metadata(
         model=loaded.spec,
         dataset=label,
@@ -184,4 +193,5 @@ def measure(
         device=str(getattr(encoder, "device", "cpu")),
         dtype=str(getattr(encoder, "dtype", "float32")).replace("torch.", ""),
         seconds=round(time.perf_counter() - started, 3),
+        **extra,
     )

@@ -54,9 +54,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             )
         return
     marker = marker_args(definition, definition.nodeid)
-    models = (marker.model,) if marker.model else metafunc.config.stash[_SESSION].options.models
+    options = metafunc.config.stash[_SESSION].options
+    models = (marker.model,) if marker.model else options.models
     if models:
         metafunc.parametrize("_modgap_model", models, ids=model_ids(models))
+        if options.truncate_dims:
+            dims = options.truncate_dims
+            metafunc.parametrize("_modgap_dim", dims, ids=[f"dim{dim}" for dim in dims])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """With --modgap-reference-model, compare what a passing modgap test measured with the
+    reference model on the same pairs, and fail the test when its model is worse."""
+    result = yield
+    fixture = getattr(item, "funcargs", {}).get("modgap")
+    if isinstance(fixture, ModgapFixture):
+        failure = fixture.compare_measured()
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)
+    return result
 
 
 @pytest.hookimpl(wrapper=True)
@@ -77,10 +94,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["modgap"] = state.to_json()
-    elif state.options.json is not None:
+        return
+    if state.options.json is not None:
         from pytest_modgap.summary import write_json
 
         write_json(state, state.options.json)
+    if state.options.report_dir is not None and state.measurements:
+        from pytest_modgap.summary import write_report
+
+        write_report(state, state.options.report_dir)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -115,7 +137,17 @@ def _modgap_model(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def modgap(request: pytest.FixtureRequest, _modgap_model: str) -> ModgapFixture:
-    """The modgap helper: ``modgap.model``, ``modgap.measure()``, ``modgap.check(report, name)``."""
+def _modgap_dim(request: pytest.FixtureRequest) -> int | None:
+    """The Matryoshka dimension under test, parametrised from --modgap-truncate-dim; else None."""
+    dim: int | None = getattr(request, "param", None)
+    return dim
+
+
+@pytest.fixture
+def modgap(
+    request: pytest.FixtureRequest, _modgap_model: str, _modgap_dim: int | None
+) -> ModgapFixture:
+    """The modgap helper: ``modgap.model``, ``.measure()``, ``.check(report, name)``, ``.compare()``."""
     marker = marker_args(request.node, request.node.nodeid)
-    return ModgapFixture(request.config.stash[_SESSION], _modgap_model, marker, request.node.nodeid)
+    session = request.config.stash[_SESSION]
+    return ModgapFixture(session, _modgap_model, marker, request.node.nodeid, _modgap_dim)

@@ -77,9 +77,13 @@ class Report(Mapping[str, float]):
             distributions=self.distributions,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable types: metrics with their intervals, and how they were computed."""
-        return {
+    def to_dict(self, *, include_distributions: bool = False) -> dict[str, Any]:
+        """Plain JSON-serialisable types: metrics with their intervals, and how they were computed.
+
+        ``include_distributions`` adds the similarity distributions behind Figures 2 and 3 (N floats
+        per distribution), so figures can be drawn from a saved or xdist-shipped report.
+        """
+        data = {
             "n": self.n,
             "metrics": {
                 name: {
@@ -96,11 +100,31 @@ class Report(Mapping[str, float]):
             "ci_approximated": list(self.approximated),
             "metadata": dict(self.metadata),
         }
+        if include_distributions and self.distributions is not None:
+            found = self.distributions
+            data["distributions"] = {
+                "positive": found.positive.tolist(),
+                "negative_hist": found.negative_hist.tolist(),
+                "text_text": None if found.text_text is None else found.text_text.tolist(),
+            }
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Report:
-        """The inverse of ``to_dict`` (distributions are not stored in it)."""
+        """The inverse of ``to_dict`` (with the distributions when they were included)."""
         metrics = data["metrics"]
+        stored = data.get("distributions")
+        distributions = (
+            None
+            if not stored
+            else Distributions(
+                positive=np.asarray(stored["positive"], dtype=np.float64),
+                negative_hist=np.asarray(stored["negative_hist"], dtype=np.float64),
+                text_text=None
+                if stored.get("text_text") is None
+                else np.asarray(stored["text_text"], dtype=np.float64),
+            )
+        )
         return cls(
             metrics={name: float(entry["value"]) for name, entry in metrics.items()},
             n=int(data["n"]),
@@ -115,6 +139,7 @@ class Report(Mapping[str, float]):
             auc_exact=bool(data.get("auc_exact", True)),
             approximated=tuple(data.get("ci_approximated", ())),
             metadata=dict(data.get("metadata", {})),
+            distributions=distributions,
         )
 
     def format_value(self, name: str) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_modgap.baseline import Comparison
+    from pytest_modgap.compare import Comparison as PairedComparison
     from pytest_modgap.measurement import LoadedModel
     from pytest_modgap.report import Report
 
@@ -93,6 +94,26 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "n_boot", "int", f"bootstrap resamples for the CIs (default: {DEFAULT_N_BOOT}).", "N"
     ),
+    OptionSpec(
+        "report_dir",
+        "path",
+        "write Figures 2 and 3 (PNG, one panel per model) and index.html for every measurement.",
+        "DIR",
+    ),
+    OptionSpec(
+        "reference_model",
+        "text",
+        "model spec to compare every measured model with, on the same sampled pairs (paired "
+        "bootstrap); a test fails when its model is worse by more than the tolerance.",
+        "SPEC",
+    ),
+    OptionSpec(
+        "truncate_dim",
+        "text",
+        "comma-separated Matryoshka dimensions, e.g. 128,256: every modgap test runs once per "
+        "model and dimension, measuring the renormalised prefix of the vectors.",
+        "DIMS",
+    ),
 )
 
 
@@ -115,6 +136,9 @@ class ModgapOptions(NamedTuple):
     json: Path | None = None
     strict: bool = False
     n_boot: int = DEFAULT_N_BOOT
+    report_dir: Path | None = None
+    reference_model: str | None = None
+    truncate_dims: tuple[int, ...] = ()
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ModgapOptions:
@@ -126,7 +150,24 @@ class ModgapOptions(NamedTuple):
                 values[spec.name] = value
         values.setdefault("baseline_dir", config.rootpath / "baselines")
         models = values.pop("model", ())
-        return cls(models=tuple(models), **values)
+        dims = _dimensions(values.pop("truncate_dim", None))
+        return cls(models=tuple(models), truncate_dims=dims, **values)
+
+
+def _dimensions(text: str | None) -> tuple[int, ...]:
+    """``"128, 256"`` -> (128, 256); a UsageError naming the option for anything else."""
+    if not text:
+        return ()
+    try:
+        dims = tuple(int(part) for part in str(text).split(",") if part.strip())
+    except ValueError:
+        dims = ()
+    if not dims or any(dim < 1 for dim in dims):
+        raise pytest.UsageError(
+            f"--modgap-truncate-dim={text!r}: expected positive integers separated by commas, "
+            f"e.g. --modgap-truncate-dim=128,256,512 (or modgap_truncate_dim in the ini file)."
+        )
+    return dims
 
 
 def _read(config: pytest.Config, spec: OptionSpec) -> Any:
@@ -160,7 +201,16 @@ def _read(config: pytest.Config, spec: OptionSpec) -> Any:
 
 # The command-line options a re-record command repeats: those that change what is measured or
 # where the baseline is written (the model and --modgap-update are added by the command itself).
-_REPLAYED = ("dataset", "samples", "seed", "device", "dtype", "trust_remote_code", "baseline_dir")
+_REPLAYED = (
+    "dataset",
+    "samples",
+    "seed",
+    "device",
+    "dtype",
+    "trust_remote_code",
+    "baseline_dir",
+    "truncate_dim",
+)
 
 
 def replay_args(config: pytest.Config) -> tuple[str, ...]:
@@ -193,6 +243,14 @@ def _short(spec: str) -> str:
     return path.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or spec
 
 
+class ModelComparison(NamedTuple):
+    """One paired comparison of the model under test with the reference model."""
+
+    key: MeasureKey
+    reference: str
+    comparison: PairedComparison
+
+
 class MeasureKey(NamedTuple):
     """What identifies a measurement: tests that ask for the same one share the report."""
 
@@ -200,10 +258,12 @@ class MeasureKey(NamedTuple):
     dataset: str
     samples: int | None
     seed: int
+    truncate_dim: int | None = None
 
     def label(self) -> str:
         """A stable string form, the key of the JSON artefact and of the xdist merge."""
-        return f"{self.model} | {self.dataset} | samples={self.samples} | seed={self.seed}"
+        label = f"{self.model} | {self.dataset} | samples={self.samples} | seed={self.seed}"
+        return label if self.truncate_dim is None else f"{label} | dim={self.truncate_dim}"
 
 
 class ModgapSession:
@@ -221,10 +281,21 @@ class ModgapSession:
         self.measurements: dict[str, dict[str, Any]] = {}
         self.checks: list[dict[str, Any]] = []
         self.outcomes: dict[str, dict[str, Any]] = {}
+        self.comparisons: list[dict[str, Any]] = []
+        """Paired candidate-vs-reference comparisons (--modgap-reference-model), as plain dicts."""
+        self.worse_than_reference: list[str] = []
+        """Node ids of tests that failed because their model is worse than the reference."""
         self._models: dict[str, LoadedModel] = {}
         self._reports: dict[MeasureKey, Report] = {}
+        self._comparisons: dict[tuple[MeasureKey, str], ModelComparison] = {}
 
-    def key(self, model: str, dataset: str | None, samples: int | None) -> MeasureKey:
+    def key(
+        self,
+        model: str,
+        dataset: str | None,
+        samples: int | None,
+        truncate_dim: int | None = None,
+    ) -> MeasureKey:
         """The measurement a test asks for, with the options' defaults filled in."""
         from pytest_modgap.data.specs import DEFAULT_DATASET
 
@@ -233,6 +304,7 @@ class ModgapSession:
             dataset=dataset or self.options.dataset or DEFAULT_DATASET,
             samples=samples if samples is not None else self.options.samples,
             seed=self.options.seed,
+            truncate_dim=truncate_dim,
         )
 
     def load(self, model: str) -> LoadedModel:
@@ -268,6 +340,7 @@ class ModgapSession:
                 use_cache=not options.no_cache,
                 n_boot=options.n_boot,
                 progress=False,
+                truncate_dim=key.truncate_dim,
             )
             self._reports[key] = report
             self.measurements[key.label()] = {
@@ -276,9 +349,68 @@ class ModgapSession:
                 "dataset": str(report.metadata.get("dataset", key.dataset)),
                 "samples": key.samples,
                 "seed": key.seed,
-                "report": report.to_dict(),
+                "truncate_dim": key.truncate_dim,
+                # The figures of --modgap-report-dir need the distributions, also across xdist.
+                "report": report.to_dict(include_distributions=options.report_dir is not None),
             }
         return report
+
+    def compare(self, key: MeasureKey, reference: str, tolerance: float | None) -> ModelComparison:
+        """``key.model`` against ``reference`` on the same sampled pairs (paired bootstrap), once
+        per session; recorded for the summary and the JSON artefact."""
+        found = self._comparisons.get((key, reference))
+        if found is not None:
+            return found
+        from pytest_modgap.compare import compare_embeddings
+        from pytest_modgap.measurement import embed_sample
+        from pytest_modgap.truncation import truncate
+
+        options = self.options
+        embedded = []
+        labels = []
+        for spec in (key.model, reference):
+            rows, label = embed_sample(
+                self.load(spec),
+                key.dataset,
+                samples=key.samples,
+                seed=key.seed,
+                cache_dir=options.cache_dir,
+                use_cache=not options.no_cache,
+                batch_size=options.batch_size,
+                progress=False,
+            )
+            if key.truncate_dim is not None:
+                image, text, text2, groups = rows
+                rows = (
+                    truncate(image, key.truncate_dim),
+                    truncate(text, key.truncate_dim),
+                    None if text2 is None else truncate(text2, key.truncate_dim),
+                    groups,
+                )
+            embedded.append(rows)
+            labels.append(label)
+        comparison = compare_embeddings(
+            embedded[0],
+            embedded[1],
+            n_boot=options.n_boot,
+            seed=key.seed,
+            tolerance=tolerance if tolerance is not None else options.tolerance,
+        )
+        result = ModelComparison(key, reference, comparison)
+        self._comparisons[(key, reference)] = result
+        self.comparisons.append(
+            {
+                "candidate": key.model,
+                "reference": reference,
+                # Precomputed embeddings ignore the data set spec: say what was actually compared.
+                "dataset": key.dataset if labels[0] == labels[1] else " vs ".join(labels),
+                "samples": key.samples,
+                "seed": key.seed,
+                "truncate_dim": key.truncate_dim,
+                **comparison.to_dict(),
+            }
+        )
+        return result
 
     def record_check(self, nodeid: str, comparison: Comparison) -> None:
         """Remember one baseline comparison (passed, regressed or updated) of test ``nodeid``."""
@@ -287,7 +419,10 @@ class ModgapSession:
     def record_report(self, nodeid: str, report: pytest.TestReport) -> None:
         """Classify a modgap test from its setup / call / teardown reports (first bad one wins)."""
         if report.when == "call" or not report.passed:
-            outcome = _outcome(report, [c["verdict"] for c in self.checks if c["nodeid"] == nodeid])
+            verdicts = [c["verdict"] for c in self.checks if c["nodeid"] == nodeid]
+            if nodeid in self.worse_than_reference:
+                verdicts.append("regressed")
+            outcome = _outcome(report, verdicts)
             entry: dict[str, Any] = {"outcome": outcome}
             if report.skipped and isinstance(report.longrepr, tuple):
                 entry["reason"] = str(report.longrepr[2]).removeprefix("Skipped: ")
@@ -300,6 +435,8 @@ class ModgapSession:
         return {
             "measurements": self.measurements,
             "checks": self.checks,
+            "comparisons": self.comparisons,
+            "worse_than_reference": self.worse_than_reference,
             "outcomes": self.outcomes,
         }
 
@@ -307,6 +444,8 @@ class ModgapSession:
         """Add a worker's ``to_json()`` (the controller calls this once per worker)."""
         self.measurements.update(data.get("measurements", {}))
         self.checks.extend(data.get("checks", []))
+        self.comparisons.extend(data.get("comparisons", []))
+        self.worse_than_reference.extend(data.get("worse_than_reference", []))
         self.outcomes.update(data.get("outcomes", {}))
 
     def counts(self) -> dict[str, int]:

@@ -28,6 +28,14 @@ def terminal_lines(session: ModgapSession) -> list[str]:
     lines = ["modgap tests: " + ", ".join(shown)]
     for record in session.measurements.values():
         lines += _measurement_lines(record, session.checks)
+    lines += _sweep_lines(session)
+    for comparison in session.comparisons:
+        worse = comparison["failed"]
+        verdict = f"WORSE on {', '.join(worse)}" if worse else "not worse on any metric"
+        lines.append(
+            f"{comparison['candidate']} vs reference {comparison['reference']} on "
+            f"{comparison['dataset']} ({comparison['n']} pairs, paired bootstrap): {verdict}"
+        )
     skipped = [
         (nodeid, entry.get("reason", ""))
         for nodeid, entry in sorted(session.outcomes.items())
@@ -44,6 +52,26 @@ def terminal_lines(session: ModgapSession) -> list[str]:
         lines.append(f"updated baseline {path} (data set {dataset})")
     if session.options.json is not None:
         lines.append(f"results written to {session.options.json}")
+    if session.options.report_dir is not None and session.measurements:
+        lines.append(f"figures and index.html written to {session.options.report_dir}")
+    return lines
+
+
+def _sweep_lines(session: ModgapSession) -> list[str]:
+    """--modgap-truncate-dim: per model and data set, the key metrics side by side per dimension."""
+    sweeps: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for record in session.measurements.values():
+        if record.get("truncate_dim") is not None:
+            key = (record["model"], record["dataset"])
+            sweeps.setdefault(key, {})[record["truncate_dim"]] = record["report"]["metrics"]
+    lines = []
+    for (model, dataset), by_dim in sorted(sweeps.items()):
+        dims = sorted(by_dim)
+        lines.append(f"Matryoshka sweep of {model} on {dataset}:")
+        lines.append("  " + f"{'dim':<14}" + "".join(f"{dim:>10}" for dim in dims))
+        for name in KEY_METRICS:
+            values = "".join(f"{by_dim[dim][name]['value']:>10.4f}" for dim in dims)
+            lines.append(f"  {name:<14}{values}")
     return lines
 
 
@@ -61,7 +89,11 @@ def _measurement_lines(record: dict[str, Any], checks: list[dict[str, Any]]) -> 
         if record["dataset"] == record["model"]
         else f"{record['model']} on {record['dataset']}"
     )
-    lines = [f"{measured} (n={report['n']}, samples={samples}, seed={record['seed']}; {level})"]
+    dim = record.get("truncate_dim")
+    truncated = "" if dim is None else f", first {dim} dims"
+    lines = [
+        f"{measured} (n={report['n']}, samples={samples}, seed={record['seed']}{truncated}; {level})"
+    ]
     width = max(len(name) for name in KEY_METRICS)
     for name in KEY_METRICS:
         if name in metrics:
@@ -70,7 +102,7 @@ def _measurement_lines(record: dict[str, Any], checks: list[dict[str, Any]]) -> 
             if entry.get("ci") is not None:
                 value += f" [{entry['ci'][0]:.4f}, {entry['ci'][1]:.4f}]"
             lines.append(f"    {name:<{width}}  {value}")
-    key = dataset_key(record["dataset"])
+    key = dataset_key(record["dataset"]) + ("" if dim is None else f"@{dim}")
     for check in checks:
         if (
             check["model"] == record["model"]
@@ -126,10 +158,54 @@ def write_json(session: ModgapSession, path: Path) -> None:
         },
         "counts": session.counts(),
         "tests": session.outcomes,
-        "measurements": list(session.measurements.values()),
+        # The similarity distributions (N floats each) feed --modgap-report-dir; the JSON stays lean.
+        "measurements": [
+            {**record, "report": _without_distributions(record["report"])}
+            for record in session.measurements.values()
+        ],
         "checks": session.checks,
+        "comparisons": session.comparisons,
     }
     from pytest_modgap.atomic import write_text_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+
+
+def _without_distributions(report: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in report.items() if key != "distributions"}
+
+
+def write_report(session: ModgapSession, directory: Path) -> Path:
+    """--modgap-report-dir: Figures 2 and 3 of every measurement (models stacked per data set) and
+    an index.html with the metrics, the baseline verdicts and the reference comparisons."""
+    from pytest_modgap.html_report import write_report_dir
+    from pytest_modgap.report import Report
+
+    results = []
+    for record in session.measurements.values():
+        dim = record.get("truncate_dim")
+        model = record["model"] if dim is None else f"{record['model']} @{dim}"
+        results.append((model, record["dataset"], Report.from_dict(record["report"])))
+    verdicts: list[dict[str, Any]] = []
+    for check in session.checks:
+        for row in check["rows"]:
+            verdicts.append(
+                {
+                    "model": check["model"],
+                    "dataset": check["dataset"],
+                    "baseline": check["baseline"],
+                    **row,
+                }
+            )
+    for comparison in session.comparisons:
+        for row in comparison["metrics"]:
+            verdicts.append(
+                {
+                    "model": comparison["candidate"],
+                    "dataset": comparison["dataset"],
+                    "baseline": f"reference model {comparison['reference']}",
+                    **row,
+                }
+            )
+    return write_report_dir(directory, results, verdicts=verdicts or None)
