@@ -6,8 +6,11 @@ and evaluated in chunks through ``metrics.metric_values``, so no resample repeat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from pytest_modgap.errors import ModgapInputError
 from pytest_modgap.metrics import PairStatistics, metric_values
 
 _CHUNK_ELEMENTS = 1 << 22
@@ -20,23 +23,47 @@ def resample_weights(n: int, count: int, rng: np.random.Generator) -> np.ndarray
     return np.bincount((draws + offsets).ravel(), minlength=count * n).reshape(count, n)
 
 
-def bootstrap_distribution(
-    stats: PairStatistics, *, n_boot: int, seed: int
-) -> dict[str, np.ndarray]:
-    """The value of every metric on ``n_boot`` resamples of the pairs: name -> (n_boot,) float64."""
+def check_interval_options(ci: float | None, n_boot: int) -> None:
+    """A ModgapInputError for an interval level outside (0, 1) or too few resamples."""
+    if ci is not None and not 0.0 < ci < 1.0:
+        raise ModgapInputError(
+            f"ci: is {ci!r}; expected the interval level as a fraction in (0, 1), e.g. 0.95, "
+            f"or None to turn intervals off."
+        )
+    if ci is not None and n_boot < 10:
+        raise ModgapInputError(
+            f"n_boot: is {n_boot}; percentile intervals need at least 10 resamples (1,000 is the "
+            f"default), or pass ci=None to turn them off."
+        )
+
+
+def evaluate(stats: PairStatistics, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Every metric for each row of the pair ``weights`` (B, N): name -> (B,) float64 array."""
     import torch
 
-    n = stats.n
+    tensor = torch.from_numpy(weights.astype(np.float64)).to(stats.embeddings.device)
+    return {name: v.detach().cpu().numpy() for name, v in metric_values(stats, tensor).items()}
+
+
+def bootstrap_distributions(
+    stats: Sequence[PairStatistics], *, n_boot: int, seed: int
+) -> list[dict[str, np.ndarray]]:
+    """Every metric of each of ``stats`` (embeddings of the same pairs) on the same ``n_boot``
+    resamples of the pairs: one name -> (n_boot,) float64 mapping per entry of ``stats``.
+
+    One set of embeddings gives the ordinary bootstrap; two give the paired one that compares a
+    candidate with a reference model.
+    """
+    n = stats[0].n
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_boot, _CHUNK_ELEMENTS // n))
-    parts: dict[str, list[np.ndarray]] = {}
+    parts: list[dict[str, list[np.ndarray]]] = [{} for _ in stats]
     for start in range(0, n_boot, chunk):
-        count = min(chunk, n_boot - start)
-        weights = torch.from_numpy(resample_weights(n, count, rng).astype(np.float64))
-        values = metric_values(stats, weights.to(stats.embeddings.device))
-        for name, tensor in values.items():
-            parts.setdefault(name, []).append(tensor.detach().cpu().numpy())
-    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+        weights = resample_weights(n, min(chunk, n_boot - start), rng)
+        for one, collected in zip(stats, parts, strict=True):
+            for name, values in evaluate(one, weights).items():
+                collected.setdefault(name, []).append(values)
+    return [{name: np.concatenate(v) for name, v in part.items()} for part in parts]
 
 
 def percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
@@ -51,5 +78,5 @@ def confidence_intervals(
     stats: PairStatistics, *, level: float, n_boot: int, seed: int
 ) -> dict[str, tuple[float, float]]:
     """Percentile-bootstrap ``level`` intervals for every metric."""
-    distribution = bootstrap_distribution(stats, n_boot=n_boot, seed=seed)
+    (distribution,) = bootstrap_distributions([stats], n_boot=n_boot, seed=seed)
     return {name: percentile_interval(values, level) for name, values in distribution.items()}

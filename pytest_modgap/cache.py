@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from pytest_modgap.atomic import atomic_writer
 from pytest_modgap.embed import Embeddings
 
 FORMAT_VERSION = "1"
@@ -95,16 +95,9 @@ class EmbeddingCache:
     def put(self, key: str, embeddings: Embeddings) -> None:
         """Store ``embeddings`` under ``key``; failing to write warns instead of failing the run."""
         path = self.path(key)
-        temp: str | None = None
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{key[:16]}-", suffix=".tmp", dir=self.root)
-            with os.fdopen(fd, "wb") as handle:
+            with atomic_writer(path) as handle:
                 _write_npz(handle, embeddings)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-            temp = None
         except OSError as exc:
             warnings.warn(
                 f"Could not write embedding cache entry {path} ({exc}); the run goes on, but the "
@@ -112,9 +105,6 @@ class EmbeddingCache:
                 CacheWarning,
                 stacklevel=2,
             )
-        finally:
-            if temp is not None:
-                Path(temp).unlink(missing_ok=True)
 
 
 def _float32(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:

@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from pytest_modgap.bootstrap import percentile_interval, resample_weights
+from pytest_modgap.bootstrap import (
+    bootstrap_distributions,
+    check_interval_options,
+    evaluate,
+    percentile_interval,
+)
 from pytest_modgap.errors import ModgapError, ModgapInputError
 from pytest_modgap.metric_info import METRICS
 from pytest_modgap.report import Report
@@ -32,9 +37,6 @@ DEFAULT_TOLERANCE = 0.01
 """Absolute change a metric may make before it counts as worse or better. The paired bootstrap
 resolves differences far below any that matter (adding 1% noise to the embeddings is significant),
 so a tolerance, not the interval alone, keeps noise-level changes "same"."""
-
-_CHUNK_ELEMENTS = 1 << 22
-"""Resample weights held at once (chunk x N), as in the single-model bootstrap."""
 
 
 @dataclass(frozen=True)
@@ -189,21 +191,13 @@ def _verdict(
 
 
 def _statistics(name: str, embedding_set: EmbeddingSet) -> PairStatistics:
-    from pytest_modgap.inputs import prepare_embeddings
-    from pytest_modgap.metrics import pair_statistics
+    from pytest_modgap.engine import checked_statistics
 
     image, text, text2, groups = embedding_set
     try:
-        prepared = prepare_embeddings(image, text, text2=text2, groups=groups)
+        return checked_statistics(image, text, text2=text2, groups=groups)
     except ModgapInputError as error:
         raise ModgapInputError(f"{name} model: {error}") from None
-    stats = pair_statistics(prepared)
-    if stats.cross.negative_count == 0:
-        raise ModgapInputError(
-            f"groups: all {prepared.n} pairs share one group, so no image-text pair is a negative; "
-            f"pass groups with at least two distinct labels, or no groups."
-        )
-    return stats
 
 
 def _same_groups(candidate: Any, reference: Any) -> None:
@@ -246,12 +240,7 @@ def compare_embeddings(
     """
     import torch
 
-    if ci is not None and not 0.0 < ci < 1.0:
-        raise ModgapInputError(f"ci: is {ci!r}; expected a level in (0, 1), e.g. 0.95, or None.")
-    if ci is not None and n_boot < 10:
-        raise ModgapInputError(
-            f"n_boot: is {n_boot}; paired intervals need at least 10 resamples (default 1,000)."
-        )
+    check_interval_options(ci, n_boot)
     tolerances = _tolerances(tolerance)
     if len(candidate[0]) != len(reference[0]):
         raise ModgapInputError(
@@ -268,9 +257,13 @@ def compare_embeddings(
         stats_c = _statistics("candidate", candidate)
         stats_r = _statistics("reference", reference)
         ones = np.ones((1, stats_c.n))
-        point_c = {name: float(v[0]) for name, v in _evaluate(stats_c, ones).items()}
-        point_r = {name: float(v[0]) for name, v in _evaluate(stats_r, ones).items()}
-        resampled = None if ci is None else _paired_resamples(stats_c, stats_r, n_boot, seed)
+        point_c = {name: float(v[0]) for name, v in evaluate(stats_c, ones).items()}
+        point_r = {name: float(v[0]) for name, v in evaluate(stats_r, ones).items()}
+        resampled = (
+            None
+            if ci is None
+            else bootstrap_distributions([stats_c, stats_r], n_boot=n_boot, seed=seed)
+        )
     bad = [name for name in point_c if not np.isfinite([point_c[name], point_r[name]]).all()]
     if bad:
         raise ModgapInputError(
@@ -307,34 +300,6 @@ def compare_embeddings(
         n_boot=0 if ci is None else n_boot,
         seed=seed,
     )
-
-
-def _paired_resamples(
-    candidate: PairStatistics, reference: PairStatistics, n_boot: int, seed: int
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Every metric of both models on the same ``n_boot`` resamples: name -> (n_boot,) each."""
-    n = candidate.n
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(n_boot, _CHUNK_ELEMENTS // n))
-    parts: tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]] = ({}, {})
-    for start in range(0, n_boot, chunk):
-        weights = resample_weights(n, min(chunk, n_boot - start), rng)
-        for stats, collected in zip((candidate, reference), parts, strict=True):
-            for name, values in _evaluate(stats, weights).items():
-                collected.setdefault(name, []).append(values)
-    first, second = ({name: np.concatenate(v) for name, v in p.items()} for p in parts)
-    return first, second
-
-
-def _evaluate(stats: PairStatistics, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Every metric for each row of the pair ``weights`` (B, N), as float64 numpy arrays."""
-    import torch
-
-    from pytest_modgap.metrics import metric_values
-
-    tensor = torch.from_numpy(weights.astype(np.float64)).to(stats.embeddings.device)
-    values = metric_values(stats, tensor)
-    return {name: value.detach().cpu().numpy() for name, value in values.items()}
 
 
 def compare_models(

@@ -11,11 +11,32 @@ from typing import Any
 import numpy as np
 
 from pytest_modgap.allpairs import OVERLAP_BINS
-from pytest_modgap.bootstrap import confidence_intervals
+from pytest_modgap.bootstrap import check_interval_options, confidence_intervals
 from pytest_modgap.errors import ModgapInputError
 from pytest_modgap.inputs import prepare_embeddings
-from pytest_modgap.metrics import APPROXIMATED_IN_BOOTSTRAP, metric_values, pair_statistics
+from pytest_modgap.metrics import (
+    APPROXIMATED_IN_BOOTSTRAP,
+    PairStatistics,
+    metric_values,
+    pair_statistics,
+)
 from pytest_modgap.report import Distributions, Report
+
+
+def checked_statistics(
+    image: Any, text: Any, *, text2: Any = None, groups: Any = None
+) -> PairStatistics:
+    """Validate and normalise the embeddings and run the all-pairs passes once (call it under
+    ``torch.inference_mode()``); a ModgapInputError when the groups leave no negatives."""
+    embeddings = prepare_embeddings(image, text, text2=text2, groups=groups)
+    stats = pair_statistics(embeddings)
+    if stats.cross.negative_count == 0:
+        raise ModgapInputError(
+            f"groups: all {embeddings.n} pairs share one group, so no image-text pair is a "
+            f"negative and the separation metrics are undefined. Pass groups with at least "
+            f"two distinct labels, or no groups."
+        )
+    return stats
 
 
 def measure_embeddings(
@@ -42,25 +63,10 @@ def measure_embeddings(
     """
     import torch
 
-    if ci is not None and not 0.0 < ci < 1.0:
-        raise ModgapInputError(
-            f"ci: is {ci!r}; expected the interval level as a fraction in (0, 1), e.g. 0.95, "
-            f"or None to turn intervals off."
-        )
-    if ci is not None and n_boot < 10:
-        raise ModgapInputError(
-            f"n_boot: is {n_boot}; percentile intervals need at least 10 resamples (1,000 is the "
-            f"default), or pass ci=None to turn them off."
-        )
-    embeddings = prepare_embeddings(image, text, text2=text2, groups=groups)
+    check_interval_options(ci, n_boot)
     with torch.inference_mode():
-        stats = pair_statistics(embeddings)
-        if stats.cross.negative_count == 0:
-            raise ModgapInputError(
-                f"groups: all {embeddings.n} pairs share one group, so no image-text pair is a "
-                f"negative and the separation metrics are undefined. Pass groups with at least "
-                f"two distinct labels, or no groups."
-            )
+        stats = checked_statistics(image, text, text2=text2, groups=groups)
+        embeddings = stats.embeddings
         ones = torch.ones(1, embeddings.n, dtype=torch.float64, device=embeddings.device)
         values = {name: float(tensor[0]) for name, tensor in metric_values(stats, ones).items()}
         intervals = (

@@ -81,13 +81,45 @@ def embed_sample(
     use_cache: bool = True,
     batch_size: int | None = None,
     progress: bool | None = None,
+    truncate_dim: int | None = None,
 ) -> tuple[EmbeddingSet, str]:
     """The embeddings of ``samples`` pairs of ``dataset`` drawn with ``seed`` (read from the cache
     when embedded before), and the data set's label.
 
     Precomputed ``embeddings:`` models give their own rows (``sample_indices`` of them) and ignore
     ``dataset``. Two models embedded with the same ``samples`` and ``seed`` see the same pairs.
+    ``truncate_dim`` keeps the Matryoshka prefix of every vector (the cache holds full vectors).
     """
+    embedded, label = _embed_sample(
+        model,
+        dataset,
+        samples=samples,
+        seed=seed,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    if truncate_dim is None:
+        return embedded, label
+    from pytest_modgap.truncation import truncate
+
+    image, text, text2, groups = embedded
+    text2 = None if text2 is None else truncate(text2, truncate_dim)
+    return (truncate(image, truncate_dim), truncate(text, truncate_dim), text2, groups), label
+
+
+def _embed_sample(
+    model: LoadedModel,
+    dataset: str | PairSet,
+    *,
+    samples: int | None,
+    seed: int,
+    cache_dir: str | Path | None,
+    use_cache: bool,
+    batch_size: int | None,
+    progress: bool | None,
+) -> tuple[EmbeddingSet, str]:
     from pytest_modgap.encoders.precomputed import PrecomputedEmbeddings
 
     encoder = model.encoder
@@ -174,12 +206,8 @@ def measure(
         use_cache=use_cache,
         batch_size=batch_size,
         progress=progress,
+        truncate_dim=truncate_dim,
     )
-    if truncate_dim is not None:
-        from pytest_modgap.truncation import truncate
-
-        image, text = truncate(image, truncate_dim), truncate(text, truncate_dim)
-        text2 = None if text2 is None else truncate(text2, truncate_dim)
     report = measure_embeddings(
         image, text, text2=text2, groups=groups, ci=ci, n_boot=n_boot, seed=seed
     )

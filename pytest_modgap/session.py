@@ -363,7 +363,6 @@ class ModgapSession:
             return found
         from pytest_modgap.compare import compare_embeddings
         from pytest_modgap.measurement import embed_sample
-        from pytest_modgap.truncation import truncate
 
         options = self.options
         embedded = []
@@ -378,15 +377,8 @@ class ModgapSession:
                 use_cache=not options.no_cache,
                 batch_size=options.batch_size,
                 progress=False,
+                truncate_dim=key.truncate_dim,
             )
-            if key.truncate_dim is not None:
-                image, text, text2, groups = rows
-                rows = (
-                    truncate(image, key.truncate_dim),
-                    truncate(text, key.truncate_dim),
-                    None if text2 is None else truncate(text2, key.truncate_dim),
-                    groups,
-                )
             embedded.append(rows)
             labels.append(label)
         comparison = compare_embeddings(
