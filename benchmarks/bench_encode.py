@@ -30,16 +30,16 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_modgap.cache import EmbeddingCache  # noqa: E402
 from pytest_modgap.data.pairset import PairSet  # noqa: E402
-from pytest_modgap.embed import (  # noqa: E402
+from pytest_modgap.embedding.cache import EmbeddingCache  # noqa: E402
+from pytest_modgap.embedding.pipeline import (  # noqa: E402
     default_num_workers,
     embed_images,
     embed_pairs_cached,
     image_pipeline,
 )
-from pytest_modgap.encoders.base import ImagePreprocessing  # noqa: E402
-from pytest_modgap.encoders.hf_clip import projected_features, read_preprocessing  # noqa: E402
+from pytest_modgap.models.base import ImagePreprocessing  # noqa: E402
+from pytest_modgap.models.hf_clip import projected_features, read_preprocessing  # noqa: E402
 
 # (height, width) of the most common MSCOCO / Flickr image shapes.
 IMAGE_SIZES = [(480, 640), (375, 500), (640, 480), (427, 640), (500, 333), (480, 640)]

@@ -20,9 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_modgap.allpairs import OVERLAP_BINS  # noqa: E402
-from pytest_modgap.figures import EDGES, figure2, figure3, figure_data  # noqa: E402
-from pytest_modgap.report import Distributions, Report  # noqa: E402
+from pytest_modgap.metrics.allpairs import OVERLAP_BINS  # noqa: E402
+from pytest_modgap.metrics.report import Distributions, Report  # noqa: E402
+from pytest_modgap.reports.figures import EDGES, figure2, figure3, figure_data  # noqa: E402
 
 # (label, matched image-text mean, non-matching mean, matched text-text mean): the paper's three
 # panels, CLIP to jina-embeddings-v4, from a wide gap to a closed one.

@@ -24,7 +24,7 @@ TARGET = 0.05
 # The plugin loads from its pytest11 entry point once the project is installed; from a checkout it
 # is named with -p, and "without" is then simply not naming it.
 INSTALLED = bool(importlib.metadata.entry_points(group="pytest11", name="modgap"))
-WITH_PLUGIN: tuple[str, ...] = () if INSTALLED else ("-p", "pytest_modgap.plugin")
+WITH_PLUGIN: tuple[str, ...] = () if INSTALLED else ("-p", "pytest_modgap.gate.plugin")
 WITHOUT_PLUGIN: tuple[str, ...] = ("-p", "no:modgap") if INSTALLED else ()
 
 
@@ -78,9 +78,9 @@ def run_once(folder: Path, plugin_args: tuple[str, ...]) -> tuple[float, float]:
 
 
 def plugin_import_seconds(folder: Path, repeats: int) -> float:
-    """Median time to import pytest_modgap.plugin in a fresh interpreter that already has pytest."""
+    """Median time to import pytest_modgap.gate.plugin in a fresh interpreter that already has pytest."""
     code = (
-        "import time, pytest; s = time.perf_counter(); import pytest_modgap.plugin; "
+        "import time, pytest; s = time.perf_counter(); import pytest_modgap.gate.plugin; "
         "print(time.perf_counter() - s)"
     )
     command = [sys.executable, "-c", code]
@@ -113,7 +113,7 @@ def main() -> None:
         import_seconds = plugin_import_seconds(folder, 5)
 
     print(
-        f"plugin loaded from: {'pytest11 entry point' if INSTALLED else '-p pytest_modgap.plugin'}"
+        f"plugin loaded from: {'pytest11 entry point' if INSTALLED else '-p pytest_modgap.gate.plugin'}"
     )
     print(f"suite: 100 plain tests, {arguments.repeats} interleaved runs per variant, medians")
     for index, label in ((0, "wall time"), (1, "CPU time ")):
@@ -125,7 +125,7 @@ def main() -> None:
             f"  {label}: without {without * 1000:7.1f} ms, with {with_plugin * 1000:7.1f} ms, "
             f"overhead {overhead:+.1%} (target <= {TARGET:.0%}: {verdict})"
         )
-    print(f"  import of pytest_modgap.plugin alone: {import_seconds * 1000:.1f} ms")
+    print(f"  import of pytest_modgap.gate.plugin alone: {import_seconds * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

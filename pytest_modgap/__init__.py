@@ -10,31 +10,32 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from pytest_modgap.baseline import assert_no_regression
-    from pytest_modgap.compare import Comparison, compare_embeddings, compare_models
-    from pytest_modgap.engine import measure_embeddings
+    from pytest_modgap.embedding.compare_models import compare_models
+    from pytest_modgap.embedding.measurement import load_model, measure
     from pytest_modgap.errors import ModgapError, ModgapInputError
-    from pytest_modgap.figures import figure2, figure3
-    from pytest_modgap.html_report import write_report_dir
-    from pytest_modgap.measurement import load_model, measure
-    from pytest_modgap.metric_info import METRICS
-    from pytest_modgap.report import Report
-    from pytest_modgap.truncation import measure_truncations
+    from pytest_modgap.gate.baseline import assert_no_regression
+    from pytest_modgap.metrics.catalogue import METRICS
+    from pytest_modgap.metrics.engine import measure_embeddings
+    from pytest_modgap.metrics.paired import Comparison, compare_embeddings
+    from pytest_modgap.metrics.report import Report
+    from pytest_modgap.metrics.truncation import measure_truncations
+    from pytest_modgap.reports.figures import figure2, figure3
+    from pytest_modgap.reports.html import write_report_dir
 
 _LAZY = {
-    "assert_no_regression": "pytest_modgap.baseline",
-    "Comparison": "pytest_modgap.compare",
-    "compare_embeddings": "pytest_modgap.compare",
-    "compare_models": "pytest_modgap.compare",
-    "figure2": "pytest_modgap.figures",
-    "figure3": "pytest_modgap.figures",
-    "write_report_dir": "pytest_modgap.html_report",
-    "measure_truncations": "pytest_modgap.truncation",
-    "measure": "pytest_modgap.measurement",
-    "load_model": "pytest_modgap.measurement",
-    "measure_embeddings": "pytest_modgap.engine",
-    "Report": "pytest_modgap.report",
-    "METRICS": "pytest_modgap.metric_info",
+    "assert_no_regression": "pytest_modgap.gate.baseline",
+    "Comparison": "pytest_modgap.metrics.paired",
+    "compare_embeddings": "pytest_modgap.metrics.paired",
+    "compare_models": "pytest_modgap.embedding.compare_models",
+    "figure2": "pytest_modgap.reports.figures",
+    "figure3": "pytest_modgap.reports.figures",
+    "write_report_dir": "pytest_modgap.reports.html",
+    "measure_truncations": "pytest_modgap.metrics.truncation",
+    "measure": "pytest_modgap.embedding.measurement",
+    "load_model": "pytest_modgap.embedding.measurement",
+    "measure_embeddings": "pytest_modgap.metrics.engine",
+    "Report": "pytest_modgap.metrics.report",
+    "METRICS": "pytest_modgap.metrics.catalogue",
     "ModgapError": "pytest_modgap.errors",
     "ModgapInputError": "pytest_modgap.errors",
 }

@@ -1,6 +1,6 @@
 """The ``modgap`` command: measure, compare and report on models outside a test suite.
 
-Argument parsing and printing only; the work is in measurement, compare, truncation and html_report.
+Argument parsing and printing only; the work is in embedding/, metrics/, gate/ and reports/.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pytest_modgap.errors import ModgapError
 
 if TYPE_CHECKING:
-    from pytest_modgap.compare import Comparison
-    from pytest_modgap.measurement import LoadedModel
-    from pytest_modgap.report import Report
+    from pytest_modgap.embedding.measurement import LoadedModel
+    from pytest_modgap.metrics.paired import Comparison
+    from pytest_modgap.metrics.report import Report
 
 _SPECS = """\
 model specs: a Hugging Face id or local directory (name@revision pins a revision), module:factory,
@@ -256,7 +256,7 @@ def _model_label(spec: str, role: str | None = None) -> str:
 
 
 def _measure(args: argparse.Namespace) -> int:
-    from pytest_modgap.measurement import load_model, measure
+    from pytest_modgap.embedding.measurement import load_model, measure
     from pytest_modgap.reference import reference_model_dir
 
     model_spec = args.model or str(reference_model_dir("reference"))
@@ -317,7 +317,7 @@ def _measure(args: argparse.Namespace) -> int:
                     (_model_label(model_spec, "candidate"), args.dataset, report),
                 ]
         if args.report_dir:
-            from pytest_modgap.html_report import write_report_dir
+            from pytest_modgap.reports.html import write_report_dir
 
             index = write_report_dir(
                 args.report_dir,
@@ -339,8 +339,8 @@ def _print_report(report: Report) -> None:
 
 
 def _sweep(args: argparse.Namespace, loaded: LoadedModel, cache: _Cache, ci: Any) -> None:
-    from pytest_modgap.measurement import embed_sample
-    from pytest_modgap.truncation import measure_truncations, sweep_table
+    from pytest_modgap.embedding.measurement import embed_sample
+    from pytest_modgap.metrics.truncation import measure_truncations, sweep_table
 
     (image, text, text2, groups), _ = embed_sample(
         loaded,
@@ -372,7 +372,7 @@ def _compare(
     cache: _Cache,
     ci: Any,
 ) -> Comparison:
-    from pytest_modgap.compare import compare_models
+    from pytest_modgap.embedding.compare_models import compare_models
 
     comparison = compare_models(
         candidate,
@@ -427,7 +427,7 @@ def _verdicts(
 
 
 def _read_report(path: str) -> Report:
-    from pytest_modgap.report import Report
+    from pytest_modgap.metrics.report import Report
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -447,7 +447,7 @@ def _read_report(path: str) -> Report:
 
 
 def _compare_files(args: argparse.Namespace) -> int:
-    from pytest_modgap.compare import compare_reports
+    from pytest_modgap.metrics.paired import compare_reports
 
     a, b = _read_report(args.a), _read_report(args.b)
     labels = (
@@ -545,13 +545,8 @@ def _metric_text(metric: str, spec: Any) -> str:
 
 
 def _paper(args: argparse.Namespace) -> int:
-    from pytest_modgap.paper import (
-        DEFAULT_MODELS,
-        PAPER_DATASETS,
-        paper_table,
-        paper_values,
-        run_paper,
-    )
+    from pytest_modgap.gate.published import paper_values
+    from pytest_modgap.reports.paper import DEFAULT_MODELS, PAPER_DATASETS, paper_table, run_paper
 
     folders = {key: getattr(args, key) for key in PAPER_DATASETS if getattr(args, key)}
     if not folders:

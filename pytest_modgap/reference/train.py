@@ -167,7 +167,7 @@ def embed_pairs(
 def gap_and_alignment(image: np.ndarray, text: np.ndarray) -> dict[str, float]:
     """``centroid_gap`` (norm of the difference of the modality means) and ``alignment`` (mean cosine
     of matched pairs), from the project's metric engine."""
-    from pytest_modgap.engine import measure_embeddings
+    from pytest_modgap.metrics.engine import measure_embeddings
 
     report = measure_embeddings(image, text, ci=None)
     return {"centroid_gap": report["centroid_gap"], "alignment": report["alignment"]}

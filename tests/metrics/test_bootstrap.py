@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from pytest_modgap import measure_embeddings
-from pytest_modgap.bootstrap import resample_weights
-from pytest_modgap.inputs import prepare_embeddings
-from pytest_modgap.metrics import metric_values, pair_statistics
+from pytest_modgap.metrics.bootstrap import resample_weights
+from pytest_modgap.metrics.definitions import metric_values, pair_statistics
+from pytest_modgap.metrics.inputs import prepare_embeddings
 from tests.reference_metrics import reference_metrics
 
 DIM = 16

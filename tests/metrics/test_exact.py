@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from pytest_modgap import METRICS, measure_embeddings
-from pytest_modgap.inputs import prepare_embeddings
-from pytest_modgap.metrics import metric_values, pair_statistics
+from pytest_modgap.metrics.definitions import metric_values, pair_statistics
+from pytest_modgap.metrics.inputs import prepare_embeddings
 from tests.reference_metrics import reference_metrics
 
 HISTOGRAM_METRICS = {"pos_neg_overlap", "matched_overlap"}

@@ -1,0 +1,460 @@
+"""The per-run state of the plugin: options, loaded encoders, the report memo and every result.
+
+One ModgapSession per run and per xdist worker; workers ship ``to_json()`` to the controller.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_modgap.embedding.measurement import LoadedModel
+    from pytest_modgap.gate.baseline import Comparison
+    from pytest_modgap.metrics.paired import Comparison as PairedComparison
+    from pytest_modgap.metrics.report import Report
+
+OptionKind = Literal["text", "int", "float", "flag", "list", "path"]
+
+
+# NamedTuples rather than dataclasses here: this module loads with every pytest run, and generating
+# dataclass methods cost most of its import time.
+
+
+class OptionSpec(NamedTuple):
+    """One ``--modgap-*`` option and its ini twin ``modgap_*``: declared once, read once."""
+
+    name: str
+    kind: OptionKind
+    help: str
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, ``--modgap-batch-size``."""
+        return "--modgap-" + self.name.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        """The attribute on ``config.option`` and the ini name, ``modgap_batch_size``."""
+        return "modgap_" + self.name
+
+
+DEFAULT_TOLERANCE = 0.02
+DEFAULT_N_BOOT = 1000
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "model",
+        "list",
+        "model spec to measure: a Hugging Face id, a local directory (@revision pins one), "
+        "module:factory or embeddings:file.npz; write --modgap-model=PATH for a directory. "
+        "Repeat it to run every modgap test once per model.",
+        "SPEC",
+    ),
+    OptionSpec(
+        "dataset", "text", "default data set spec of modgap tests (default: shapes).", "SPEC"
+    ),
+    OptionSpec(
+        "samples", "int", "default number of random pairs per data set (default: all).", "N"
+    ),
+    OptionSpec("seed", "int", "seed of the pair sampling and the bootstrap (default: 0).", "N"),
+    OptionSpec(
+        "device", "text", "device to encode on (default: cuda if available, else cpu).", "DEV"
+    ),
+    OptionSpec(
+        "dtype", "text", "encoder dtype (default: bfloat16 on cuda, float32 on cpu).", "DTYPE"
+    ),
+    OptionSpec("batch_size", "int", "encoding batch size (default: the encoder's).", "N"),
+    OptionSpec(
+        "cache_dir",
+        "path",
+        "embedding cache folder (default: $MODGAP_CACHE_DIR or ~/.cache/pytest-modgap).",
+        "DIR",
+    ),
+    OptionSpec("no_cache", "flag", "do not read or write the embedding cache."),
+    OptionSpec("trust_remote_code", "flag", "allow models that run their own code (jina-clip-v2)."),
+    OptionSpec(
+        "baseline_dir", "path", "folder of baseline files (default: <rootdir>/baselines).", "DIR"
+    ),
+    OptionSpec("update", "flag", "record or refresh the baselines that modgap tests check."),
+    OptionSpec(
+        "tolerance",
+        "float",
+        f"default absolute tolerance of baseline checks (default: {DEFAULT_TOLERANCE}).",
+        "X",
+    ),
+    OptionSpec(
+        "json", "path", "write every report and baseline comparison to this JSON file.", "PATH"
+    ),
+    OptionSpec("strict", "flag", "fail modgap tests that would be skipped (no --modgap-model)."),
+    OptionSpec(
+        "n_boot", "int", f"bootstrap resamples for the CIs (default: {DEFAULT_N_BOOT}).", "N"
+    ),
+    OptionSpec(
+        "report_dir",
+        "path",
+        "write Figures 2 and 3 (PNG, one panel per model) and index.html for every measurement.",
+        "DIR",
+    ),
+    OptionSpec(
+        "reference_model",
+        "text",
+        "model spec to compare every measured model with, on the same sampled pairs (paired "
+        "bootstrap); a test fails when its model is worse by more than the tolerance.",
+        "SPEC",
+    ),
+    OptionSpec(
+        "truncate_dim",
+        "text",
+        "comma-separated Matryoshka dimensions, e.g. 128,256: every modgap test runs once per "
+        "model and dimension, measuring the renormalised prefix of the vectors.",
+        "DIMS",
+    ),
+)
+
+
+class ModgapOptions(NamedTuple):
+    """The resolved ``--modgap-*`` options: the command line, else the ini twin, else defaults."""
+
+    models: tuple[str, ...] = ()
+    dataset: str | None = None
+    samples: int | None = None
+    seed: int = 0
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: int | None = None
+    cache_dir: Path | None = None
+    no_cache: bool = False
+    trust_remote_code: bool = False
+    baseline_dir: Path = Path("baselines")
+    update: bool = False
+    tolerance: float = DEFAULT_TOLERANCE
+    json: Path | None = None
+    strict: bool = False
+    n_boot: int = DEFAULT_N_BOOT
+    report_dir: Path | None = None
+    reference_model: str | None = None
+    truncate_dims: tuple[int, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> ModgapOptions:
+        """Read every option; a UsageError naming the ini key for a value of the wrong type."""
+        values: dict[str, Any] = {}
+        for spec in OPTIONS:
+            value = _read(config, spec)
+            if value is not None:
+                values[spec.name] = value
+        values.setdefault("baseline_dir", config.rootpath / "baselines")
+        models = values.pop("model", ())
+        dims = _dimensions(values.pop("truncate_dim", None))
+        return cls(models=tuple(models), truncate_dims=dims, **values)
+
+
+def _dimensions(text: str | None) -> tuple[int, ...]:
+    """``"128, 256"`` -> (128, 256); a UsageError naming the option for anything else."""
+    if not text:
+        return ()
+    try:
+        dims = tuple(int(part) for part in str(text).split(",") if part.strip())
+    except ValueError:
+        dims = ()
+    if not dims or any(dim < 1 for dim in dims):
+        raise pytest.UsageError(
+            f"--modgap-truncate-dim={text!r}: expected positive integers separated by commas, "
+            f"e.g. --modgap-truncate-dim=128,256,512 (or modgap_truncate_dim in the ini file)."
+        )
+    return dims
+
+
+def _read(config: pytest.Config, spec: OptionSpec) -> Any:
+    """One option: the command-line value if given, else the ini twin's (None when neither is)."""
+    given = config.getoption(spec.dest)
+    if spec.kind == "flag":
+        return bool(given) or bool(config.getini(spec.dest))
+    if given not in (None, []):
+        if spec.kind == "path":
+            return config.invocation_params.dir / Path(given).expanduser()
+        return tuple(given) if spec.kind == "list" else given
+    ini = config.getini(spec.dest)
+    if spec.kind == "list":
+        return tuple(ini) if ini else None
+    text = str(ini).strip() if ini is not None else ""
+    if not text:
+        return None
+    if spec.kind == "path":
+        base = config.inipath.parent if config.inipath is not None else config.rootpath
+        return base / Path(text).expanduser()
+    if spec.kind in ("int", "float"):
+        try:
+            return int(text) if spec.kind == "int" else float(text)
+        except ValueError:
+            kind = "an integer" if spec.kind == "int" else "a number"
+            raise pytest.UsageError(
+                f"ini option {spec.dest} = {text!r} is not {kind} (it is the twin of {spec.flag})."
+            ) from None
+    return text
+
+
+# The command-line options a re-record command repeats: those that change what is measured or
+# where the baseline is written (the model and --modgap-update are added by the command itself).
+_REPLAYED = (
+    "dataset",
+    "samples",
+    "seed",
+    "device",
+    "dtype",
+    "trust_remote_code",
+    "baseline_dir",
+    "truncate_dim",
+)
+
+
+def replay_args(config: pytest.Config) -> tuple[str, ...]:
+    """The ``--modgap-*`` arguments of this run that a re-record command must repeat."""
+    args = []
+    for spec in OPTIONS:
+        given = config.getoption(spec.dest)
+        if spec.name not in _REPLAYED or given in (None, False):
+            continue
+        args.append(spec.flag if spec.kind == "flag" else f"{spec.flag}={shlex.quote(str(given))}")
+    return tuple(args)
+
+
+def model_ids(models: tuple[str, ...]) -> list[str]:
+    """Test ids ``modgap:<short>`` for the models; the full spec where short names would collide.
+
+    The short name is the last path component (``./checkpoints/candidate`` -> ``candidate``,
+    ``embeddings:/x/ref.npz`` -> ``ref.npz``, ``openai/clip-vit-base-patch32`` -> the part after /).
+    """
+    shorts = [_short(spec) for spec in models]
+    return [
+        f"modgap:{short if shorts.count(short) == 1 else spec}"
+        for spec, short in zip(models, shorts, strict=True)
+    ]
+
+
+def _short(spec: str) -> str:
+    """The last path component of a model spec."""
+    path = spec.split(":", 1)[1] if spec.startswith("embeddings:") else spec
+    return path.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or spec
+
+
+class ModelComparison(NamedTuple):
+    """One paired comparison of the model under test with the reference model."""
+
+    key: MeasureKey
+    reference: str
+    comparison: PairedComparison
+
+
+class MeasureKey(NamedTuple):
+    """What identifies a measurement: tests that ask for the same one share the report."""
+
+    model: str
+    dataset: str
+    samples: int | None
+    seed: int
+    truncate_dim: int | None = None
+
+    def label(self) -> str:
+        """A stable string form, the key of the JSON artefact and of the xdist merge."""
+        label = f"{self.model} | {self.dataset} | samples={self.samples} | seed={self.seed}"
+        return label if self.truncate_dim is None else f"{label} | dim={self.truncate_dim}"
+
+
+class ModgapSession:
+    """Everything one run (or one xdist worker) knows: options, encoders, reports and outcomes.
+
+    ``measurements`` maps ``MeasureKey.label()`` to a JSON-able record holding the report's
+    ``to_dict``; ``checks`` lists baseline comparisons; ``outcomes`` maps each modgap test to
+    passed / regressed / updated / skipped / failed / error. All plain data, so xdist ships them.
+    """
+
+    def __init__(self, options: ModgapOptions, replay: tuple[str, ...] = ()) -> None:
+        self.options = options
+        self.replay = replay
+        """Arguments a re-record command repeats (``replay_args``)."""
+        self.measurements: dict[str, dict[str, Any]] = {}
+        self.checks: list[dict[str, Any]] = []
+        self.outcomes: dict[str, dict[str, Any]] = {}
+        self.comparisons: list[dict[str, Any]] = []
+        """Paired candidate-vs-reference comparisons (--modgap-reference-model), as plain dicts."""
+        self.worse_than_reference: list[str] = []
+        """Node ids of tests that failed because their model is worse than the reference."""
+        self._models: dict[str, LoadedModel] = {}
+        self._reports: dict[MeasureKey, Report] = {}
+        self._comparisons: dict[tuple[MeasureKey, str], ModelComparison] = {}
+
+    def key(
+        self,
+        model: str,
+        dataset: str | None,
+        samples: int | None,
+        truncate_dim: int | None = None,
+    ) -> MeasureKey:
+        """The measurement a test asks for, with the options' defaults filled in."""
+        from pytest_modgap.data.specs import DEFAULT_DATASET
+
+        return MeasureKey(
+            model=model,
+            dataset=dataset or self.options.dataset or DEFAULT_DATASET,
+            samples=samples if samples is not None else self.options.samples,
+            seed=self.options.seed,
+            truncate_dim=truncate_dim,
+        )
+
+    def load(self, model: str) -> LoadedModel:
+        """The encoder of ``model``, loaded once per session."""
+        loaded = self._models.get(model)
+        if loaded is None:
+            from pytest_modgap.embedding.measurement import load_model
+
+            loaded = load_model(
+                model,
+                device=self.options.device,
+                dtype=self.options.dtype,
+                batch_size=self.options.batch_size,
+                trust_remote_code=self.options.trust_remote_code,
+            )
+            self._models[model] = loaded
+        return loaded
+
+    def measure(self, key: MeasureKey) -> Report:
+        """The report of ``key``, measured once per session and recorded for the summary."""
+        report = self._reports.get(key)
+        if report is None:
+            from pytest_modgap.embedding.measurement import measure
+
+            options = self.options
+            report = measure(
+                self.load(key.model),
+                key.dataset,
+                samples=key.samples,
+                seed=key.seed,
+                batch_size=options.batch_size,
+                cache_dir=options.cache_dir,
+                use_cache=not options.no_cache,
+                n_boot=options.n_boot,
+                progress=False,
+                truncate_dim=key.truncate_dim,
+            )
+            self._reports[key] = report
+            self.measurements[key.label()] = {
+                "model": key.model,
+                # Precomputed embeddings ignore the data set spec; the report says what was read.
+                "dataset": str(report.metadata.get("dataset", key.dataset)),
+                "samples": key.samples,
+                "seed": key.seed,
+                "truncate_dim": key.truncate_dim,
+                # The figures of --modgap-report-dir need the distributions, also across xdist.
+                "report": report.to_dict(include_distributions=options.report_dir is not None),
+            }
+        return report
+
+    def compare(self, key: MeasureKey, reference: str, tolerance: float | None) -> ModelComparison:
+        """``key.model`` against ``reference`` on the same sampled pairs (paired bootstrap), once
+        per session; recorded for the summary and the JSON artefact."""
+        found = self._comparisons.get((key, reference))
+        if found is not None:
+            return found
+        from pytest_modgap.embedding.measurement import embed_sample
+        from pytest_modgap.metrics.paired import compare_embeddings
+
+        options = self.options
+        embedded = []
+        labels = []
+        for spec in (key.model, reference):
+            rows, label = embed_sample(
+                self.load(spec),
+                key.dataset,
+                samples=key.samples,
+                seed=key.seed,
+                cache_dir=options.cache_dir,
+                use_cache=not options.no_cache,
+                batch_size=options.batch_size,
+                progress=False,
+                truncate_dim=key.truncate_dim,
+            )
+            embedded.append(rows)
+            labels.append(label)
+        comparison = compare_embeddings(
+            embedded[0],
+            embedded[1],
+            n_boot=options.n_boot,
+            seed=key.seed,
+            tolerance=tolerance if tolerance is not None else options.tolerance,
+        )
+        result = ModelComparison(key, reference, comparison)
+        self._comparisons[(key, reference)] = result
+        self.comparisons.append(
+            {
+                "candidate": key.model,
+                "reference": reference,
+                # Precomputed embeddings ignore the data set spec: say what was actually compared.
+                "dataset": key.dataset if labels[0] == labels[1] else " vs ".join(labels),
+                "samples": key.samples,
+                "seed": key.seed,
+                "truncate_dim": key.truncate_dim,
+                **comparison.to_dict(),
+            }
+        )
+        return result
+
+    def record_check(self, nodeid: str, comparison: Comparison) -> None:
+        """Remember one baseline comparison (passed, regressed or updated) of test ``nodeid``."""
+        self.checks.append({"nodeid": nodeid, **comparison.to_dict()})
+
+    def record_report(self, nodeid: str, report: pytest.TestReport) -> None:
+        """Classify a modgap test from its setup / call / teardown reports (first bad one wins)."""
+        if report.when == "call" or not report.passed:
+            verdicts = [c["verdict"] for c in self.checks if c["nodeid"] == nodeid]
+            if nodeid in self.worse_than_reference:
+                verdicts.append("regressed")
+            outcome = _outcome(report, verdicts)
+            entry: dict[str, Any] = {"outcome": outcome}
+            if report.skipped and isinstance(report.longrepr, tuple):
+                entry["reason"] = str(report.longrepr[2]).removeprefix("Skipped: ")
+            previous = self.outcomes.get(nodeid)
+            if previous is None or previous["outcome"] in ("passed", "updated"):
+                self.outcomes[nodeid] = entry
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-able results, as an xdist worker sends them to the controller."""
+        return {
+            "measurements": self.measurements,
+            "checks": self.checks,
+            "comparisons": self.comparisons,
+            "worse_than_reference": self.worse_than_reference,
+            "outcomes": self.outcomes,
+        }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        """Add a worker's ``to_json()`` (the controller calls this once per worker)."""
+        self.measurements.update(data.get("measurements", {}))
+        self.checks.extend(data.get("checks", []))
+        self.comparisons.extend(data.get("comparisons", []))
+        self.worse_than_reference.extend(data.get("worse_than_reference", []))
+        self.outcomes.update(data.get("outcomes", {}))
+
+    def counts(self) -> dict[str, int]:
+        """How many modgap tests ended each way, in a fixed order (zero counts included)."""
+        order = ("passed", "regressed", "updated", "skipped", "failed", "error")
+        counts = dict.fromkeys(order, 0)
+        for entry in self.outcomes.values():
+            counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+        return counts
+
+
+def _outcome(report: pytest.TestReport, verdicts: list[str]) -> str:
+    """passed / updated / regressed / skipped / failed (in the test) / error (setup, teardown)."""
+    if report.skipped:
+        return "skipped"
+    if report.failed:
+        if report.when != "call":
+            return "error"
+        return "regressed" if "regressed" in verdicts else "failed"
+    return "updated" if "updated" in verdicts else "passed"

@@ -1,0 +1,211 @@
+"""What a run reports at its end: the ``modgap`` terminal section and the --modgap-json artefact.
+
+Both read only the session's plain-data results, so they work the same after an xdist merge.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytest_modgap.gate.session import ModgapSession
+
+KEY_METRICS = ("centroid_gap", "alignment", "separation", "auc", "image_cone")
+JSON_FORMAT = "pytest-modgap-results/1"
+# Outcome counts always shown, even at zero; "failed" and "error" only when they happened.
+_ALWAYS = ("passed", "regressed", "updated", "skipped")
+
+
+def terminal_lines(session: ModgapSession) -> list[str]:
+    """The lines of the ``modgap`` summary section; empty when no modgap test ran."""
+    if not session.outcomes and not session.measurements:
+        return []
+    counts = session.counts()
+    shown = [f"{count} {name}" for name, count in counts.items() if count or name in _ALWAYS]
+    lines = ["modgap tests: " + ", ".join(shown)]
+    for record in session.measurements.values():
+        lines += _measurement_lines(record, session.checks)
+    lines += _sweep_lines(session)
+    for comparison in session.comparisons:
+        worse = comparison["failed"]
+        verdict = f"WORSE on {', '.join(worse)}" if worse else "not worse on any metric"
+        lines.append(
+            f"{comparison['candidate']} vs reference {comparison['reference']} on "
+            f"{comparison['dataset']} ({comparison['n']} pairs, paired bootstrap): {verdict}"
+        )
+    skipped = [
+        (nodeid, entry.get("reason", ""))
+        for nodeid, entry in sorted(session.outcomes.items())
+        if entry["outcome"] == "skipped"
+    ]
+    reasons = sorted({reason for _, reason in skipped})
+    for reason in reasons:
+        number = sum(1 for _, why in skipped if why == reason)
+        lines.append(f"skipped {number}: {reason}")
+    updated = sorted(
+        {(c["path"], c["dataset"]) for c in session.checks if c["verdict"] == "updated"}
+    )
+    for path, dataset in updated:
+        lines.append(f"updated baseline {path} (data set {dataset})")
+    if session.options.json is not None:
+        lines.append(f"results written to {session.options.json}")
+    if session.options.report_dir is not None and session.measurements:
+        lines.append(f"figures and index.html written to {session.options.report_dir}")
+    return lines
+
+
+def _sweep_lines(session: ModgapSession) -> list[str]:
+    """--modgap-truncate-dim: per model and data set, the key metrics side by side per dimension."""
+    sweeps: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for record in session.measurements.values():
+        if record.get("truncate_dim") is not None:
+            key = (record["model"], record["dataset"])
+            sweeps.setdefault(key, {})[record["truncate_dim"]] = record["report"]["metrics"]
+    lines = []
+    for (model, dataset), by_dim in sorted(sweeps.items()):
+        dims = sorted(by_dim)
+        lines.append(f"Matryoshka sweep of {model} on {dataset}:")
+        lines.append("  " + f"{'dim':<14}" + "".join(f"{dim:>10}" for dim in dims))
+        for name in KEY_METRICS:
+            values = "".join(f"{by_dim[dim][name]['value']:>10.4f}" for dim in dims)
+            lines.append(f"  {name:<14}{values}")
+    return lines
+
+
+def _measurement_lines(record: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]:
+    """One measurement: model and data set, the key metrics with CIs, then its baseline verdicts."""
+    from pytest_modgap.gate.baseline import dataset_key
+
+    report = record["report"]
+    metrics = report["metrics"]
+    level = f"{report['ci_level']:.0%} CI" if report.get("ci_level") is not None else "no CI"
+    samples = "all" if record["samples"] is None else record["samples"]
+    # Precomputed embeddings are model and data in one file: name it once.
+    measured = (
+        f"{record['model']} (precomputed)"
+        if record["dataset"] == record["model"]
+        else f"{record['model']} on {record['dataset']}"
+    )
+    dim = record.get("truncate_dim")
+    truncated = "" if dim is None else f", first {dim} dims"
+    lines = [
+        f"{measured} (n={report['n']}, samples={samples}, seed={record['seed']}{truncated}; {level})"
+    ]
+    width = max(len(name) for name in KEY_METRICS)
+    for name in KEY_METRICS:
+        if name in metrics:
+            entry = metrics[name]
+            value = f"{entry['value']:.4f}"
+            if entry.get("ci") is not None:
+                value += f" [{entry['ci'][0]:.4f}, {entry['ci'][1]:.4f}]"
+            lines.append(f"    {name:<{width}}  {value}")
+    key = dataset_key(record["dataset"]) + ("" if dim is None else f"@{dim}")
+    for check in checks:
+        if (
+            check["model"] == record["model"]
+            and check["dataset"] == key
+            and check["n"] == report["n"]
+        ):
+            worse = [row["metric"] for row in check["rows"] if row["verdict"] == "REGRESSED"]
+            verdict = check["verdict"] + (f" ({', '.join(worse)})" if worse else "")
+            lines.append(f"    baseline {check['baseline']}: {verdict}  [{check['nodeid']}]")
+    return lines
+
+
+def environment(session: ModgapSession) -> dict[str, Any]:
+    """Versions (read from package metadata, never imported) and the devices the reports used."""
+    from pytest_modgap.gate.baseline import package_version
+
+    devices = sorted(
+        {
+            str(record["report"]["metadata"]["device"])
+            for record in session.measurements.values()
+            if record["report"]["metadata"].get("device") is not None
+        }
+    )
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "pytest": package_version("pytest"),
+        "pytest_modgap": package_version("pytest-modgap"),
+        "torch": package_version("torch"),
+        "transformers": package_version("transformers"),
+        "numpy": package_version("numpy"),
+        "devices": devices,
+        "executable": sys.executable,
+    }
+
+
+def write_json(session: ModgapSession, path: Path) -> None:
+    """Write every report, baseline comparison and outcome, and the environment, atomically."""
+    options = session.options
+    document = {
+        "format": JSON_FORMAT,
+        "environment": environment(session),
+        "options": {
+            "models": list(options.models),
+            "dataset": options.dataset,
+            "samples": options.samples,
+            "seed": options.seed,
+            "n_boot": options.n_boot,
+            "tolerance": options.tolerance,
+            "baseline_dir": str(options.baseline_dir),
+            "update": options.update,
+            "strict": options.strict,
+        },
+        "counts": session.counts(),
+        "tests": session.outcomes,
+        # The similarity distributions (N floats each) feed --modgap-report-dir; the JSON stays lean.
+        "measurements": [
+            {**record, "report": _without_distributions(record["report"])}
+            for record in session.measurements.values()
+        ],
+        "checks": session.checks,
+        "comparisons": session.comparisons,
+    }
+    from pytest_modgap.atomic import write_text_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+
+
+def _without_distributions(report: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in report.items() if key != "distributions"}
+
+
+def write_report(session: ModgapSession, directory: Path) -> Path:
+    """--modgap-report-dir: Figures 2 and 3 of every measurement (models stacked per data set) and
+    an index.html with the metrics, the baseline verdicts and the reference comparisons."""
+    from pytest_modgap.metrics.report import Report
+    from pytest_modgap.reports.html import write_report_dir
+
+    results = []
+    for record in session.measurements.values():
+        dim = record.get("truncate_dim")
+        model = record["model"] if dim is None else f"{record['model']} @{dim}"
+        results.append((model, record["dataset"], Report.from_dict(record["report"])))
+    verdicts: list[dict[str, Any]] = []
+    for check in session.checks:
+        for row in check["rows"]:
+            verdicts.append(
+                {
+                    "model": check["model"],
+                    "dataset": check["dataset"],
+                    "baseline": check["baseline"],
+                    **row,
+                }
+            )
+    for comparison in session.comparisons:
+        for row in comparison["metrics"]:
+            verdicts.append(
+                {
+                    "model": comparison["candidate"],
+                    "dataset": comparison["dataset"],
+                    "baseline": f"reference model {comparison['reference']}",
+                    **row,
+                }
+            )
+    return write_report_dir(directory, results, verdicts=verdicts or None)

@@ -1,0 +1,164 @@
+"""Check and normalise the embeddings handed to the metric engine.
+
+Arrays or tensors of any float dtype become unit-norm float32 torch tensors on the inputs' device; every
+problem (shape, length, NaN / inf, zero rows) is a ModgapInputError that names the argument and rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pytest_modgap.errors import ModgapInputError
+
+if TYPE_CHECKING:
+    import torch
+
+_MAX_ROWS_LISTED = 5
+
+EmbeddingSet = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+"""(image, text, text2, groups) rows of one sample, ready for ``measure_embeddings``."""
+
+
+@dataclass(frozen=True)
+class PairedEmbeddings:
+    """Unit-normalised float32 rows: ``image[i]`` matches ``text[i]`` (and ``text2[i]``).
+
+    ``groups`` holds int64 labels relabelled to 0..G-1 (pairs in one group are not negatives).
+    """
+
+    image: torch.Tensor
+    text: torch.Tensor
+    text2: torch.Tensor | None
+    groups: torch.Tensor | None
+
+    @property
+    def n(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.image.device
+
+
+def _rows(indices: Any) -> str:
+    rows = [int(i) for i in indices]
+    listed = ", ".join(str(i) for i in rows[:_MAX_ROWS_LISTED])
+    more = f" and {len(rows) - _MAX_ROWS_LISTED} more" if len(rows) > _MAX_ROWS_LISTED else ""
+    return f"row{'s' if len(rows) > 1 else ''} {listed}{more}"
+
+
+def _as_tensor(name: str, value: Any, device: torch.device | None) -> torch.Tensor:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise ModgapInputError(
+                f"{name}: cannot be read as an array ({exc}); pass a numpy array or torch tensor "
+                f"of shape (N, d)."
+            ) from exc
+        if array.dtype == object or not (
+            np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+        ):
+            raise ModgapInputError(
+                f"{name}: has dtype {array.dtype}; expected a numeric array of shape (N, d)."
+            )
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if device is not None:
+        tensor = tensor.to(device)
+    if tensor.ndim != 2:
+        raise ModgapInputError(
+            f"{name}: has shape {tuple(tensor.shape)}; expected a 2-D array of shape (N, d), one "
+            f"embedding per row (reshape a single vector with .reshape(1, -1), or stack the rows)."
+        )
+    if tensor.is_complex():
+        raise ModgapInputError(f"{name}: is complex; expected real-valued embeddings.")
+    # float64 inputs are normalised in float64 first so tiny norms do not underflow in float32.
+    work = tensor.to(torch.float64) if tensor.dtype == torch.float64 else tensor.float()
+    bad = ~torch.isfinite(work).all(dim=1)
+    if bool(bad.any()):
+        raise ModgapInputError(
+            f"{name}: {_rows(torch.nonzero(bad).flatten().tolist())} contain NaN or inf; every "
+            f"embedding must be finite. Check the encoder's output for those pairs (an overflow "
+            f"in float16 / bfloat16 is a common cause: try float32)."
+        )
+    norms = torch.linalg.vector_norm(work, dim=1)
+    zero = norms == 0
+    if bool(zero.any()):
+        raise ModgapInputError(
+            f"{name}: {_rows(torch.nonzero(zero).flatten().tolist())} are all zeros; a zero "
+            f"vector has no direction, so no cosine can be computed. Drop those pairs or fix "
+            f"the encoder."
+        )
+    unit: torch.Tensor = (work / norms[:, None]).float()
+    return unit
+
+
+def _as_groups(value: Any, n: int, device: torch.device) -> torch.Tensor:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise ModgapInputError(
+            f"groups: has shape {array.shape}; expected one integer label per pair, shape ({n},)."
+        )
+    if not np.issubdtype(array.dtype, np.integer):
+        if np.issubdtype(array.dtype, np.floating) and np.all(np.isfinite(array)):
+            if np.all(array == np.round(array)):
+                array = array.astype(np.int64)
+        if not np.issubdtype(array.dtype, np.integer):
+            raise ModgapInputError(
+                f"groups: has dtype {array.dtype}; expected integer class labels, one per pair "
+                f"(map string labels to ints first, e.g. with np.unique(labels, "
+                f"return_inverse=True))."
+            )
+    _, relabelled = np.unique(array, return_inverse=True)
+    return torch.from_numpy(relabelled.astype(np.int64)).to(device)
+
+
+def prepare_embeddings(
+    image: Any, text: Any, *, text2: Any = None, groups: Any = None
+) -> PairedEmbeddings:
+    """Validate, move to one device and L2-normalise the rows of ``image``, ``text`` and ``text2``.
+
+    Tensors keep their device (``text`` and ``text2`` follow ``image``); numpy arrays go to the CPU.
+    """
+    import torch
+
+    device = image.device if isinstance(image, torch.Tensor) else None
+    x = _as_tensor("image", image, device)
+    y = _as_tensor("text", text, x.device)
+    if y.shape[0] != x.shape[0]:
+        raise ModgapInputError(
+            f"image and text: have {x.shape[0]} and {y.shape[0]} rows; row i of each must be "
+            f"one matched pair, so both need the same number of rows."
+        )
+    if y.shape[1] != x.shape[1]:
+        raise ModgapInputError(
+            f"image and text: have dimensions {x.shape[1]} and {y.shape[1]}; both must live in "
+            f"one embedding space of the same dimension (check the projection heads)."
+        )
+    n = int(x.shape[0])
+    if n < 2:
+        raise ModgapInputError(
+            f"image and text: have {n} pair(s); the metrics compare pairs with each other and "
+            f"need at least 2 rows."
+        )
+    z = None
+    if text2 is not None:
+        z = _as_tensor("text2", text2, x.device)
+        if z.shape != y.shape:
+            raise ModgapInputError(
+                f"text2: has shape {tuple(z.shape)}; expected {tuple(y.shape)}, one second "
+                f"caption embedding per pair, like text."
+            )
+    g = None if groups is None else _as_groups(groups, n, x.device)
+    return PairedEmbeddings(image=x, text=y, text2=z, groups=g)

@@ -1,0 +1,362 @@
+"""Paired comparison of a candidate and a reference model measured on the same pairs.
+
+One set of bootstrap resamples of the pairs serves both models, so each difference has its own interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from pytest_modgap.errors import ModgapError, ModgapInputError
+from pytest_modgap.metrics.bootstrap import (
+    bootstrap_distributions,
+    check_interval_options,
+    evaluate,
+    percentile_interval,
+)
+from pytest_modgap.metrics.catalogue import METRICS
+from pytest_modgap.metrics.inputs import EmbeddingSet
+from pytest_modgap.metrics.report import Report
+
+if TYPE_CHECKING:
+    from pytest_modgap.metrics.definitions import PairStatistics
+
+"""(image, text, text2 or None, groups or None) of one model, row i of each being pair i."""
+
+Verdict = Literal["worse", "better", "same", "changed"]
+
+DEFAULT_TOLERANCE = 0.01
+"""Absolute change a metric may make before it counts as worse or better. The paired bootstrap
+resolves differences far below any that matter (adding 1% noise to the embeddings is significant),
+so a tolerance, not the interval alone, keeps noise-level changes "same"."""
+
+
+@dataclass(frozen=True)
+class MetricDifference:
+    """One metric of a paired comparison: both values, their difference and its interval.
+
+    ``verdict``: ``worse`` when the candidate moved the bad way by more than ``tolerance`` and the
+    difference's interval excludes zero, ``better`` the same the good way, else ``same``; metrics
+    with no better direction get ``changed`` instead of worse / better.
+    """
+
+    name: str
+    better: str
+    reference: float
+    candidate: float
+    difference: float
+    ci: tuple[float, float] | None
+    reference_ci: tuple[float, float] | None
+    candidate_ci: tuple[float, float] | None
+    tolerance: float
+    verdict: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "metric": self.name,
+            "better": self.better,
+            "reference": self.reference,
+            "candidate": self.candidate,
+            "difference": self.difference,
+            "ci": None if self.ci is None else list(self.ci),
+            "reference_ci": None if self.reference_ci is None else list(self.reference_ci),
+            "candidate_ci": None if self.candidate_ci is None else list(self.candidate_ci),
+            "tolerance": self.tolerance,
+            "verdict": self.verdict,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A candidate against a reference on the same n pairs: ``comparison["alignment"].verdict``."""
+
+    rows: tuple[MetricDifference, ...]
+    n: int
+    ci_level: float | None
+    n_boot: int
+    seed: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> MetricDifference:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        known = ", ".join(row.name for row in self.rows)
+        raise KeyError(f"{name!r} is not in this comparison. Available: {known}.")
+
+    def __iter__(self) -> Iterator[MetricDifference]:
+        return iter(self.rows)
+
+    @property
+    def failed(self) -> list[str]:
+        """The metrics on which the candidate is worse than the reference."""
+        return [row.name for row in self.rows if row.verdict == "worse"]
+
+    def table(self) -> str:
+        """metric | reference | candidate | difference (CI) | tolerance | verdict; worse rows ``>``."""
+        level = f"{self.ci_level:.0%} CI" if self.ci_level is not None else "no CI"
+        header = (
+            "metric",
+            "reference",
+            "candidate",
+            f"difference ({level})",
+            "tolerance",
+            "verdict",
+        )
+        cells = [
+            (
+                row.name,
+                f"{row.reference:.4f}",
+                f"{row.candidate:.4f}",
+                _signed_with_ci(row.difference, row.ci),
+                f"{row.tolerance:.4f}" if row.better != "none" else "-",
+                f"WORSE ({row.better} is better)" if row.verdict == "worse" else row.verdict,
+            )
+            for row in self.rows
+        ]
+        marks = [">" if row.verdict == "worse" else " " for row in self.rows]
+        return _aligned(header, cells, marks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: every row, the failed metrics and how the intervals were computed."""
+        return {
+            "n": self.n,
+            "ci_level": self.ci_level,
+            "n_boot": self.n_boot,
+            "seed": self.seed,
+            "failed": self.failed,
+            "metadata": dict(self.metadata),
+            "metrics": [row.to_dict() for row in self.rows],
+        }
+
+
+def _signed_with_ci(value: float, ci: tuple[float, float] | None) -> str:
+    text = f"{value:+.4f}"
+    return text if ci is None else f"{text} [{ci[0]:+.4f}, {ci[1]:+.4f}]"
+
+
+def _aligned(header: Sequence[str], cells: Sequence[Sequence[str]], marks: Sequence[str]) -> str:
+    widths = [max(len(line[i]) for line in (header, *cells)) for i in range(len(header))]
+
+    def line(mark: str, values: Sequence[str]) -> str:
+        text = "  ".join(value.ljust(width) for value, width in zip(values, widths, strict=True))
+        return f"{mark} {text}".rstrip()
+
+    return "\n".join([line(" ", header), *(line(m, c) for m, c in zip(marks, cells, strict=True))])
+
+
+def _tolerances(tolerance: float | Mapping[str, float] | None) -> dict[str, float]:
+    """Per-metric tolerances; metrics a mapping leaves out get DEFAULT_TOLERANCE."""
+    if tolerance is None:
+        return dict.fromkeys(METRICS, DEFAULT_TOLERANCE)
+    if isinstance(tolerance, Mapping):
+        unknown = sorted(set(tolerance) - set(METRICS))
+        if unknown:
+            raise ModgapInputError(
+                f"tolerance: {', '.join(unknown)} {'is not a' if len(unknown) == 1 else 'are not'} "
+                f"metric name{'s' if len(unknown) > 1 else ''}; known: {', '.join(METRICS)}."
+            )
+        chosen = {name: float(tolerance.get(name, DEFAULT_TOLERANCE)) for name in METRICS}
+    else:
+        chosen = dict.fromkeys(METRICS, float(tolerance))
+    negative = [name for name, value in chosen.items() if not value >= 0.0]
+    if negative:
+        raise ModgapInputError(
+            f"tolerance: {', '.join(negative)} must be a non-negative absolute change, e.g. 0.01."
+        )
+    return chosen
+
+
+def _verdict(
+    better: str, difference: float, ci: tuple[float, float] | None, tolerance: float
+) -> Verdict:
+    beyond_tolerance = abs(difference) > tolerance
+    # Without intervals the tolerance alone decides; with them, the interval must exclude zero too.
+    significant = ci is None or ci[0] > 0.0 or ci[1] < 0.0
+    if not (beyond_tolerance and significant):
+        return "same"
+    if better == "none":
+        return "changed"
+    improved = difference > 0.0 if better == "higher" else difference < 0.0
+    return "better" if improved else "worse"
+
+
+def _statistics(name: str, embedding_set: EmbeddingSet) -> PairStatistics:
+    from pytest_modgap.metrics.engine import checked_statistics
+
+    image, text, text2, groups = embedding_set
+    try:
+        return checked_statistics(image, text, text2=text2, groups=groups)
+    except ModgapInputError as error:
+        raise ModgapInputError(f"{name} model: {error}") from None
+
+
+def _same_groups(candidate: Any, reference: Any) -> None:
+    if candidate is None and reference is None:
+        return
+    if (
+        candidate is None
+        or reference is None
+        or not np.array_equal(_numpy(candidate), _numpy(reference))
+    ):
+        raise ModgapInputError(
+            "groups: differ between the candidate and the reference; a paired comparison needs "
+            "the same pairs, so pass the same groups (or none) for both."
+        )
+
+
+def _numpy(value: Any) -> np.ndarray:
+    detach = getattr(value, "detach", None)
+    return np.asarray(value if detach is None else detach().cpu().numpy())
+
+
+def compare_embeddings(
+    candidate: EmbeddingSet,
+    reference: EmbeddingSet,
+    *,
+    ci: float | None = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+    tolerance: float | Mapping[str, float] | None = None,
+) -> Comparison:
+    """Every metric of ``candidate`` against ``reference``, embeddings of the same pairs, paired.
+
+    Each is (image, text, text2, groups), as ``measure_embeddings`` takes them (text2 and groups may
+    be None; both models need the same row count, the same groups and text2 both or neither). For
+    each of ``n_boot`` resamples of the pairs (``seed``), the same pair weights go to both models and
+    the difference metric(candidate) − metric(reference) is recorded; its percentile interval at
+    level ``ci`` says whether the models differ on these pairs. ``tolerance``: the absolute change
+    allowed (one number, or per metric; default DEFAULT_TOLERANCE). See ``MetricDifference`` for
+    the verdicts; ``Comparison.failed`` lists the worse metrics.
+    """
+    import torch
+
+    check_interval_options(ci, n_boot)
+    tolerances = _tolerances(tolerance)
+    if len(candidate[0]) != len(reference[0]):
+        raise ModgapInputError(
+            f"candidate and reference: have {len(candidate[0])} and {len(reference[0])} pairs; a "
+            f"paired comparison needs the embeddings of the same pairs from both models."
+        )
+    if (candidate[2] is None) != (reference[2] is None):
+        raise ModgapInputError(
+            "text2: given for only one of the models; the paired comparison needs the same pairs, "
+            "so pass the second caption embeddings for both models or for neither."
+        )
+    _same_groups(candidate[3], reference[3])
+    with torch.inference_mode():
+        stats_c = _statistics("candidate", candidate)
+        stats_r = _statistics("reference", reference)
+        ones = np.ones((1, stats_c.n))
+        point_c = {name: float(v[0]) for name, v in evaluate(stats_c, ones).items()}
+        point_r = {name: float(v[0]) for name, v in evaluate(stats_r, ones).items()}
+        resampled = (
+            None
+            if ci is None
+            else bootstrap_distributions([stats_c, stats_r], n_boot=n_boot, seed=seed)
+        )
+    bad = [name for name in point_c if not np.isfinite([point_c[name], point_r[name]]).all()]
+    if bad:
+        raise ModgapInputError(
+            f"candidate and reference: {', '.join(bad)} came out non-finite; check the inputs "
+            f"for values near the float32 limits."
+        )
+    rows = []
+    for name, better in ((name, METRICS[name].better) for name in point_c):
+        difference = point_c[name] - point_r[name]
+        diff_ci = reference_ci = candidate_ci = None
+        if resampled is not None and ci is not None:
+            values_c, values_r = resampled[0][name], resampled[1][name]
+            diff_ci = percentile_interval(values_c - values_r, ci)
+            reference_ci = percentile_interval(values_r, ci)
+            candidate_ci = percentile_interval(values_c, ci)
+        rows.append(
+            MetricDifference(
+                name=name,
+                better=better,
+                reference=point_r[name],
+                candidate=point_c[name],
+                difference=difference,
+                ci=diff_ci,
+                reference_ci=reference_ci,
+                candidate_ci=candidate_ci,
+                tolerance=tolerances[name],
+                verdict=_verdict(better, difference, diff_ci, tolerances[name]),
+            )
+        )
+    return Comparison(
+        rows=tuple(rows),
+        n=stats_c.n,
+        ci_level=ci,
+        n_boot=0 if ci is None else n_boot,
+        seed=seed,
+    )
+
+
+def compare_reports(a: Report, b: Report, *, labels: tuple[str, str] | None = None) -> str:
+    """An unpaired table of two saved reports: each value with its own interval and b − a.
+
+    The reports may come from different pairs, so no interval of the difference is claimed; the
+    ``change`` column says which way b moved only where the two intervals do not overlap. For a paired test on the same pairs use
+    ``compare_models`` (``modgap measure --reference-model``).
+    """
+    names = [name for name in a if name in b]
+    if not names:
+        raise ModgapError("compare: the two reports have no metric in common.")
+    first, second = labels or (_label(a, "a"), _label(b, "b"))
+    header = ("metric", "better", "a", "b", "difference (b − a)", "change")
+    cells = [
+        (
+            name,
+            METRICS[name].better if name in METRICS else "?",
+            a.format_value(name),
+            b.format_value(name),
+            f"{b[name] - a[name]:+.4f}",
+            _change(name, a, b),
+        )
+        for name in names
+    ]
+    marks = [">" if cell[-1] == "worse" else " " for cell in cells]
+    lines = [
+        f"a: {first} (n = {a.n}{_level(a)})",
+        f"b: {second} (n = {b.n}{_level(b)})",
+        "",
+        _aligned(header, cells, marks),
+        "",
+        "Unpaired: the intervals are each report's own. For a paired test of two models on the",
+        "same pairs run `modgap measure --model B --reference-model A`.",
+    ]
+    return "\n".join(lines)
+
+
+def _label(report: Report, fallback: str) -> str:
+    model = report.metadata.get("model")
+    dataset = report.metadata.get("dataset")
+    if model and dataset:
+        return f"{model} on {dataset}"
+    return str(model or fallback)
+
+
+def _level(report: Report) -> str:
+    return f", {report.ci_level:.0%} CI" if report.ci_level is not None else ""
+
+
+def _change(name: str, a: Report, b: Report) -> str:
+    """Which way b moved, claimed only when the two intervals do not overlap (or none exist)."""
+    difference = b[name] - a[name]
+    if name in a.ci and name in b.ci:
+        (a_low, a_high), (b_low, b_high) = a.ci[name], b.ci[name]
+        if a_low <= b_high and b_low <= a_high:
+            return "within CIs"
+    if difference == 0.0:
+        return "same"
+    better = METRICS[name].better if name in METRICS else "none"
+    if better == "none":
+        return "changed"
+    improved = difference > 0.0 if better == "higher" else difference < 0.0
+    return "better" if improved else "worse"

@@ -1,0 +1,364 @@
+"""The transformers CLIP family as an Encoder: CLIP, SigLIP, SigLIP 2, AltCLIP, Chinese-CLIP, ...
+
+Any model with ``get_image_features`` / ``get_text_features``, via AutoModel + AutoProcessor.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from pytest_modgap.errors import EncoderError
+from pytest_modgap.models.base import ImagePreprocessing
+from pytest_modgap.models.device import (
+    default_batch_size,
+    dtype_name,
+    resolve_device,
+    resolve_dtype,
+)
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from pytest_modgap.models.source import ModelSource
+
+RECIPE = "hf_clip/1"
+"""Version of how this module feeds images and texts; part of every fingerprint, bump on change."""
+
+# SigLIP was trained on texts padded to a fixed length (64 tokens) and its text tower pools the
+# last position, so shorter padding changes the vectors; CLIP-style towers pool the EOS token and
+# are indifferent to padding length.
+_FIXED_LENGTH_PADDING = ("siglip", "siglip2")
+
+# transformers marks "no limit" in model_max_length with a huge sentinel (int(1e30)).
+_NO_LIMIT = 1_000_000
+
+_PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+
+
+def load_hf_clip(
+    source: ModelSource,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+) -> HFClipEncoder:
+    """Load a CLIP-family model and its processor onto ``device`` in ``dtype``, in eval mode.
+
+    Returns an ``HFClipPixelEncoder`` (a ``PixelEncoder``) when the image processor's recipe is a
+    plain resize / crop / normalise that can be redone on tensors, else an ``HFClipEncoder`` (e.g.
+    SigLIP 2 NaFlex, whose patch count depends on each image's aspect ratio).
+    """
+    from transformers import AutoModel, AutoProcessor
+
+    resolved_device = resolve_device(device)
+    resolved_dtype = resolve_dtype(dtype, resolved_device)
+    model = _from_pretrained(
+        source,
+        "model",
+        lambda: AutoModel.from_pretrained(
+            source.load_path, revision=source.revision, **from_pretrained_dtype(resolved_dtype)
+        ),
+    )
+    missing = [
+        name
+        for name in ("get_image_features", "get_text_features")
+        if not callable(getattr(model, name, None))
+    ]
+    if missing:
+        raise EncoderError(
+            f"Model {source.spec!r} loads as {type(model).__name__}, which has no "
+            f"{' / '.join(missing)}: it is not an image-text dual encoder (no image or no text "
+            f"tower). pytest-modgap needs a model with get_image_features and get_text_features "
+            f"(CLIP, SigLIP, ...) or encode_image and encode_text (jina-clip-v2, "
+            f"jina-embeddings-v4); wrap anything else as 'module:factory'."
+        )
+    processor = _from_pretrained(
+        source,
+        "processor",
+        lambda: AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+            source.load_path, revision=source.revision
+        ),
+    )
+    image_processor = getattr(processor, "image_processor", None)
+    tokenizer = getattr(processor, "tokenizer", None)
+    if image_processor is None or tokenizer is None:
+        raise EncoderError(
+            f"Model {source.spec!r}: AutoProcessor gave {type(processor).__name__}, which lacks "
+            f"{'an image processor' if image_processor is None else 'a tokenizer'}. Save the "
+            f"model's processor next to the weights (processor.save_pretrained(directory))."
+        )
+    model.to(resolved_device)
+    model.eval()
+    n_parameters = sum(parameter.numel() for parameter in model.parameters())
+    settings = _Settings(
+        source=source,
+        model=model,
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        device=resolved_device,
+        dtype=resolved_dtype,
+        batch_size=batch_size or default_batch_size(resolved_device, n_parameters),
+    )
+    recipe = read_preprocessing(image_processor)
+    if recipe is None:
+        return HFClipEncoder(settings)
+    return HFClipPixelEncoder(settings, recipe)
+
+
+def from_pretrained_dtype(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """The load-dtype keyword: ``dtype`` since transformers 4.56, ``torch_dtype`` before."""
+    import transformers
+
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
+def _from_pretrained(source: ModelSource, what: str, load: Callable[[], Any]) -> Any:
+    """Run a from_pretrained call, turning any failure into one EncoderError paragraph."""
+    import transformers
+
+    from pytest_modgap.models.quiet import quiet_transformers
+
+    try:
+        with quiet_transformers():
+            return load()
+    except EncoderError:
+        raise
+    except Exception as exc:  # transformers raises OSError, ValueError, KeyError, ... by case
+        raise EncoderError(
+            f"Model {source.spec!r}: transformers {transformers.__version__} could not load the "
+            f"{what} from {source.load_path} ({type(exc).__name__}: {exc}). Check that the "
+            f"directory or cached snapshot is complete (config, weights, processor files) and "
+            f"that this transformers version knows the model type."
+        ) from exc
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What every CLIP-family encoder holds once loaded (bundled to keep constructors short)."""
+
+    source: ModelSource
+    model: Any
+    image_processor: Any
+    tokenizer: Any
+    device: torch.device
+    dtype: torch.dtype
+    batch_size: int
+
+
+class HFClipEncoder:
+    """A transformers model with ``get_image_features`` / ``get_text_features`` as an Encoder.
+
+    Texts are tokenized with truncation to the text tower's length limit, padded to the longest
+    text, or to that limit for SigLIP-style models that were trained on fixed-length padding.
+    Images go through the model's own image processor. Outputs stay on the model's device.
+    ``embedding_dim`` is measured once at construction by embedding one short text.
+    """
+
+    def __init__(self, settings: _Settings) -> None:
+        self.spec = settings.source.spec
+        self.source = settings.source
+        self.model = settings.model
+        self.image_processor = settings.image_processor
+        self.tokenizer = settings.tokenizer
+        self.device = settings.device
+        self.dtype = settings.dtype
+        self.batch_size = settings.batch_size
+        self.model_name = settings.source.repo_id or settings.source.directory.name
+        model_type = str(getattr(self.model.config, "model_type", ""))
+        self._padding: str | bool = "max_length" if model_type in _FIXED_LENGTH_PADDING else True
+        self._max_length = _text_max_length(self.model, self.tokenizer)
+        self._fingerprint: str | None = None
+        self.embedding_dim = int(self.encode_texts(["a"]).shape[1])
+
+    def fingerprint(self) -> str:
+        """Recipe version, model class, weights (hub commit or directory hash) and dtype."""
+        if self._fingerprint is None:
+            self._fingerprint = "|".join(
+                (
+                    RECIPE,
+                    type(self.model).__name__,
+                    self.source.fingerprint(),
+                    dtype_name(self.dtype),
+                )
+            )
+        return self._fingerprint
+
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        """Embed strings in batches of ``batch_size``: (len(texts), d) on the model's device."""
+        accepted = _named_parameters(self.model.get_text_features)
+        chunks = []
+        for start in range(0, len(texts), self.batch_size):
+            tokens = self.tokenizer(
+                list(texts[start : start + self.batch_size]),
+                padding=self._padding,
+                truncation=True,
+                max_length=self._max_length,
+                return_tensors="pt",
+            )
+            inputs = {
+                name: value.to(self.device) for name, value in tokens.items() if name in accepted
+            }
+            with torch.inference_mode():
+                output = self.model.get_text_features(**inputs)
+            chunks.append(projected_features(output, "get_text_features", self.spec))
+        return self._concat(chunks)
+
+    def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """Embed RGB images in batches of ``batch_size``: (len(images), d) on the model's device."""
+        accepted = _named_parameters(self.model.get_image_features)
+        chunks = []
+        for start in range(0, len(images), self.batch_size):
+            batch = self.image_processor(
+                images=[image.convert("RGB") for image in images[start : start + self.batch_size]],
+                return_tensors="pt",
+            )
+            inputs = {
+                name: self._to_model(value) for name, value in batch.items() if name in accepted
+            }
+            with torch.inference_mode():
+                output = self.model.get_image_features(**inputs)
+            chunks.append(projected_features(output, "get_image_features", self.spec))
+        return self._concat(chunks)
+
+    def _to_model(self, value: torch.Tensor) -> torch.Tensor:
+        """Move a processor output to the device; floating tensors also take the model's dtype."""
+        if value.is_floating_point():
+            return value.to(self.device, self.dtype)
+        return value.to(self.device)
+
+    def _concat(self, chunks: list[torch.Tensor]) -> torch.Tensor:
+        """Join per-batch outputs; an empty input gives an empty (0, d) tensor."""
+        if not chunks:
+            return torch.empty((0, self.embedding_dim), device=self.device, dtype=self.dtype)
+        return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
+
+
+class HFClipPixelEncoder(HFClipEncoder):
+    """A CLIP-family encoder whose image processor is a fixed resize / crop / normalise recipe.
+
+    ``preprocessing`` describes that recipe so the pipeline can redo it on GPU tensors, and
+    ``forward_pixels`` runs the image tower on pixels prepared either way.
+    """
+
+    def __init__(self, settings: _Settings, preprocessing: ImagePreprocessing) -> None:
+        self.preprocessing = preprocessing
+        super().__init__(settings)
+
+    def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """The model's own image processor, on CPU: (B, 3, H, W) float32 pixel values."""
+        batch = self.image_processor(
+            images=[image.convert("RGB") for image in images], return_tensors="pt"
+        )
+        pixel_values: torch.Tensor = batch["pixel_values"]
+        return pixel_values.float()
+
+    def forward_pixels(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """One image-tower forward pass on preprocessed pixels: (B, d) on the model's device."""
+        with torch.inference_mode():
+            output = self.model.get_image_features(pixel_values=self._to_model(pixel_values))
+        return projected_features(output, "get_image_features", self.spec)
+
+
+def projected_features(output: object, method: str, spec: str) -> torch.Tensor:
+    """The projected embedding from a ``get_*_features`` result, whatever the transformers version.
+
+    transformers 4.x returns the (B, d) tensor itself; transformers 5 returns a
+    ``BaseModelOutputWithPooling`` whose ``pooler_output`` it has replaced by the projection.
+    """
+    if isinstance(output, torch.Tensor):
+        return output
+    pooled = getattr(output, "pooler_output", None)
+    if isinstance(pooled, torch.Tensor):
+        return pooled
+    raise EncoderError(
+        f"Model {spec!r}: {method} returned {type(output).__name__}, which is neither a tensor "
+        f"nor an output with a pooler_output tensor, so the embedding cannot be found. Wrap this "
+        f"model as 'module:factory' with your own encode_images / encode_texts."
+    )
+
+
+def read_preprocessing(image_processor: Any) -> ImagePreprocessing | None:
+    """The image processor's recipe as an ``ImagePreprocessing``, or None if it is not a fixed one.
+
+    A recipe is fixed when the processor resizes to a shortest edge or to height x width, then
+    optionally center-crops, rescales and normalises; processors that keep the input size, pad,
+    or pick a patch budget per image (SigLIP 2 NaFlex) have no such description.
+    """
+    if not getattr(image_processor, "do_resize", True) or getattr(image_processor, "do_pad", None):
+        return None
+    size = getattr(image_processor, "size", None)
+    shortest_edge = _size_value(size, "shortest_edge")
+    height = shortest_edge or _size_value(size, "height")
+    width = shortest_edge or _size_value(size, "width")
+    if height is None or width is None:
+        return None
+    center_crop = bool(getattr(image_processor, "do_center_crop", False))
+    crop = getattr(image_processor, "crop_size", None) if center_crop else None
+    rescale = getattr(image_processor, "do_rescale", True)
+    normalize = getattr(image_processor, "do_normalize", True)
+    return ImagePreprocessing(
+        height=height,
+        width=width,
+        shortest_edge=shortest_edge,
+        center_crop=center_crop,
+        crop_height=_size_value(crop, "height") or height,
+        crop_width=_size_value(crop, "width") or width,
+        rescale_factor=float(image_processor.rescale_factor) if rescale else 1.0,
+        mean=_per_channel(image_processor.image_mean) if normalize else (0.0, 0.0, 0.0),
+        std=_per_channel(image_processor.image_std) if normalize else (1.0, 1.0, 1.0),
+        resample=resample_name(getattr(image_processor, "resample", None)),
+    )
+
+
+def resample_name(resample: object) -> str:
+    """The PIL name ("bicubic") of a resample setting: PIL int or enum, or torchvision mode."""
+    value = getattr(resample, "value", resample)
+    if isinstance(value, int) and value in _PIL_RESAMPLE:
+        return _PIL_RESAMPLE[value]
+    if isinstance(value, str):
+        return value.lower()
+    # A processor that never sets it gets transformers' resize() default.
+    return "bilinear"
+
+
+def _size_value(size: object, key: str) -> int | None:
+    """One field of a processor size (a dict in transformers 4, a SizeDict object in 5)."""
+    if size is None:
+        return None
+    value = size.get(key) if isinstance(size, Mapping) else getattr(size, key, None)
+    return int(value) if value is not None else None
+
+
+def _per_channel(values: float | Sequence[float]) -> tuple[float, float, float]:
+    """Mean or std as three floats (some processors store one value for all channels)."""
+    if isinstance(values, (int, float)):
+        return (float(values),) * 3
+    first, second, third = (float(value) for value in values)
+    return (first, second, third)
+
+
+def _text_max_length(model: Any, tokenizer: Any) -> int | None:
+    """The longest text the text tower takes: min of its positions and the tokenizer limit."""
+    limits = []
+    positions = getattr(getattr(model.config, "text_config", None), "max_position_embeddings", None)
+    if isinstance(positions, int):
+        limits.append(positions)
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_limit, int) and tokenizer_limit < _NO_LIMIT:
+        limits.append(tokenizer_limit)
+    return min(limits) if limits else None
+
+
+def _named_parameters(method: Callable[..., Any]) -> set[str]:
+    """Names a method takes explicitly, to pass it only the processor outputs it knows."""
+    return {
+        name
+        for name, parameter in inspect.signature(method).parameters.items()
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+    }

@@ -1,0 +1,204 @@
+"""Where a transformers model comes from: a local directory or the local Hugging Face hub cache.
+
+Resolves a spec to its config.json without loading weights, and fingerprints the weights for the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_modgap.errors import EncoderError
+
+# A Hugging Face repo id: "name" or "namespace/name".
+_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+# Files up to this size are hashed whole; larger ones (multi-GB shards) by size, mtime and their
+# first and last MiB, which keeps fingerprinting a 7B checkpoint under a second.
+_FULL_HASH_LIMIT = 64 * 1024 * 1024
+_SAMPLE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a transformers model comes from, resolved before any weights are loaded.
+
+    ``directory`` holds config.json: the user's local directory, or for a hub id the snapshot of the
+    local Hugging Face cache. Hub models are loaded by ``repo_id`` at the resolved ``commit``.
+    """
+
+    spec: str
+    directory: Path
+    config: dict[str, Any]
+    repo_id: str | None = None
+    commit: str | None = None
+
+    @property
+    def load_path(self) -> str:
+        """What ``from_pretrained`` receives: the hub id, or the local directory."""
+        return self.repo_id if self.repo_id is not None else str(self.directory)
+
+    @property
+    def revision(self) -> str | None:
+        """The revision ``from_pretrained`` receives: the resolved commit for hub models."""
+        return self.commit
+
+    @property
+    def remote_code_class(self) -> str | None:
+        """The ``auto_map`` entry for AutoModel when the model ships its own code, else None."""
+        auto_map = self.config.get("auto_map")
+        if isinstance(auto_map, dict):
+            entry = auto_map.get("AutoModel")
+            if isinstance(entry, str):
+                return entry
+            if isinstance(entry, list) and entry and isinstance(entry[0], str):
+                return entry[0]
+        return None
+
+    def fingerprint(self) -> str:
+        """Identifies these exact weights: the commit of a hub snapshot, or a hash of a directory.
+
+        A hub commit is content-addressed already. A local directory is hashed file by file (every
+        non-hidden file, so config and tokenizer changes count too): whole files up to 64 MiB, and
+        for larger files their size, modification time and first and last MiB. Rewriting a large
+        shard therefore changes the fingerprint even when its size stays the same.
+        """
+        if self.repo_id is not None:
+            return f"hub:{self.repo_id}@{self.commit}"
+        return f"dir-sha256:{_directory_digest(self.directory)}"
+
+
+def resolve_model_source(spec: str) -> ModelSource:
+    """Find the config.json of a local directory or a (possibly pinned) hub id, without loading.
+
+    An existing path wins over the ``@revision`` reading, so a directory named ``ckpt@v2`` works;
+    a revision after an existing directory is refused, since a directory is one version already.
+    """
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _local_source(spec, path)
+    name, revision = spec, None
+    if "@" in spec:
+        name, revision = spec.rsplit("@", 1)
+        if Path(name).expanduser().exists():
+            raise EncoderError(
+                f"Model spec {spec!r}: {name!r} is a local directory, and a revision (@{revision}) "
+                f"only pins a Hugging Face hub id. Drop '@{revision}', or check out that revision "
+                f"into its own directory and point --modgap-model at it."
+            )
+        if not revision:
+            raise EncoderError(
+                f"Model spec {spec!r} ends in '@' with no revision. Write 'org/name@revision' "
+                f"(a branch, tag or commit), or leave the '@' out for the default branch."
+            )
+    if not _HUB_ID.match(name) or name.startswith((".", "~")):
+        raise EncoderError(
+            f"Model spec {spec!r} is neither an existing directory nor a Hugging Face id "
+            f"('org/name'). Check the path (relative paths start from {os.getcwd()!r}), or pass "
+            f"'embeddings:file.npz' or 'module:factory'."
+        )
+    return _hub_source(spec, name, revision)
+
+
+def _local_source(spec: str, path: Path) -> ModelSource:
+    """A local model directory: it must hold a config.json."""
+    config_path = path / "config.json"
+    if not path.is_dir() or not config_path.is_file():
+        what = "is a file, not a directory" if not path.is_dir() else "has no config.json"
+        raise EncoderError(
+            f"Model spec {spec!r} {what}. Point --modgap-model at a directory written by "
+            f"save_pretrained() (config.json, weights, processor files), or use "
+            f"'embeddings:file.npz' for precomputed vectors."
+        )
+    return ModelSource(spec=spec, directory=path.resolve(), config=_read_config(spec, config_path))
+
+
+def _hub_source(spec: str, repo_id: str, revision: str | None) -> ModelSource:
+    """A hub id: its config.json from the local cache, or from the hub when that is allowed."""
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    if isinstance(cached, str):
+        config_path = Path(cached)
+    elif _hub_offline(constants.HF_HUB_OFFLINE):
+        raise _not_found(spec, repo_id, revision, "HF_HUB_OFFLINE is set, so the hub was not asked")
+    else:
+        try:
+            config_path = Path(hf_hub_download(repo_id, "config.json", revision=revision))
+        except Exception as exc:  # any hub failure (network, 404, auth) means "not available"
+            raise _not_found(spec, repo_id, revision, f"the hub answered: {exc}") from exc
+    snapshot = config_path.parent
+    return ModelSource(
+        spec=spec,
+        directory=snapshot,
+        config=_read_config(spec, config_path),
+        repo_id=repo_id,
+        commit=snapshot.name,
+    )
+
+
+def _hub_offline(constant: bool) -> bool:
+    """Offline when huggingface_hub says so, or when the variables were set after its import."""
+    truthy = {"1", "true", "yes", "on"}
+    env = (os.environ.get(name, "").lower() for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return constant or any(value in truthy for value in env)
+
+
+def _not_found(spec: str, repo_id: str, revision: str | None, why: str) -> EncoderError:
+    """The error for a hub id that is neither cached nor downloadable."""
+    from huggingface_hub import constants
+
+    pinned = f" at revision {revision!r}" if revision else ""
+    return EncoderError(
+        f"Model spec {spec!r} is not a local directory, and the Hugging Face id {repo_id!r}"
+        f"{pinned} is not in the local hub cache ({constants.HF_HUB_CACHE}); {why}. Tests run "
+        f"offline: point --modgap-model at a local model directory, or download the model "
+        f"beforehand on a machine with network (huggingface-cli download {repo_id}) and run with "
+        f"HF_HUB_OFFLINE=1."
+    )
+
+
+def _read_config(spec: str, config_path: Path) -> dict[str, Any]:
+    """Parse config.json, turning a malformed file into an EncoderError."""
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EncoderError(
+            f"Model spec {spec!r}: {config_path} cannot be read as JSON ({exc}). Re-save the "
+            f"model with save_pretrained() or re-download it."
+        ) from exc
+    if not isinstance(config, dict):
+        raise EncoderError(
+            f"Model spec {spec!r}: {config_path} does not hold a JSON object. Re-save the model "
+            f"with save_pretrained() or re-download it."
+        )
+    return config
+
+
+def _directory_digest(directory: Path) -> str:
+    """sha256 over the names and contents of every non-hidden file under ``directory``."""
+    digest = hashlib.sha256()
+    files = sorted(
+        path
+        for path in directory.rglob("*")
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(directory).parts)
+    )
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(directory).as_posix()}\0{stat.st_size}\0".encode())
+        with path.open("rb") as handle:
+            if stat.st_size <= _FULL_HASH_LIMIT:
+                for block in iter(lambda: handle.read(_SAMPLE_BYTES), b""):
+                    digest.update(block)
+            else:
+                digest.update(f"{stat.st_mtime_ns}\0".encode())
+                digest.update(handle.read(_SAMPLE_BYTES))
+                handle.seek(stat.st_size - _SAMPLE_BYTES)
+                digest.update(handle.read(_SAMPLE_BYTES))
+    return digest.hexdigest()

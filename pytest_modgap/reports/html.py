@@ -1,0 +1,284 @@
+"""The report folder: Figures 2 and 3 as PNG files and one self-contained index.html around them.
+
+The page holds the metrics with intervals per model and data set, baseline verdicts and the figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_modgap.atomic import write_text_atomic
+from pytest_modgap.errors import ModgapError
+from pytest_modgap.metrics.catalogue import METRICS
+from pytest_modgap.metrics.report import Report
+
+Result = Report | tuple[str, str, Report]
+"""A report, labelled by its metadata's model and dataset, or (model, dataset, report)."""
+
+FAILING_VERDICTS = frozenset({"regressed", "worse", "failed", "fail"})
+GOOD_VERDICTS = frozenset({"improved", "better"})
+_VERDICT_COLUMNS = ("model", "dataset", "baseline", "metric", "verdict")
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
+       max-width: 1100px; padding: 0 1em; color: #1d1d1f; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { padding: 0.25em 0.8em; border-bottom: 1px solid #e5e5e5; text-align: left; }
+td.num { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; white-space: nowrap; }
+th { background: #f5f5f7; }
+tr.bad td { background: #fde8e8; } tr.good td { background: #e8f6ec; }
+.summary.bad { color: #b00020; font-weight: bold; } .summary.good { color: #1b7f3b; }
+.note { color: #555; font-size: 0.9em; }
+img { max-width: 100%; border: 1px solid #eee; }
+"""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    model: str
+    dataset: str
+    report: Report
+
+
+def write_report_dir(
+    directory: str | Path,
+    results: Sequence[Result],
+    *,
+    verdicts: Sequence[Mapping[str, Any]] | None = None,
+    title: str = "pytest-modgap report",
+) -> Path:
+    """Write Figures 2 and 3 and ``index.html`` into ``directory``; return the index's path.
+
+    ``results``: the measured reports (several models are stacked in one figure per data set, as in
+    the paper; several data sets get one figure pair each, ``figure2-<data set>.png``). Figure 2 is
+    drawn from the reports that have text-text similarities. ``verdicts``: optional baseline checks
+    as plain dicts (``model``, ``dataset``, ``baseline``, ``metric``, ``verdict`` and any other
+    columns); failing verdicts are highlighted. Without matplotlib the page is written without
+    figures and says how to install them. Every file is written atomically.
+    """
+    entries = [_entry(result) for result in results]
+    if not entries:
+        raise ModgapError("write_report_dir: no results given; pass at least one Report.")
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    by_dataset: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        by_dataset.setdefault(entry.dataset, []).append(entry)
+
+    figures_missing = _figures_unavailable()
+    sections = []
+    slugs: set[str] = set()
+    for dataset, group in by_dataset.items():
+        suffix = "" if len(by_dataset) == 1 else "-" + _unique_slug(dataset, slugs)
+        figures = [] if figures_missing else _draw_figures(root, dataset, group, suffix=suffix)
+        sections.append(_dataset_section(dataset, group, figures))
+
+    body = [f"<h1>{_e(title)}</h1>", _overview(entries, verdicts)]
+    if figures_missing:
+        body.append(f'<p class="note">Figures not drawn: {_e(figures_missing)}</p>')
+    if verdicts:
+        body.append(_verdict_section(verdicts))
+    body.extend(sections)
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+    index = root / "index.html"
+    write_text_atomic(index, page)
+    return index
+
+
+def _entry(result: Result) -> _Entry:
+    if isinstance(result, Report):
+        return _Entry(
+            model=str(result.metadata.get("model", "model")),
+            dataset=str(result.metadata.get("dataset", "data set")),
+            report=result,
+        )
+    model, dataset, report = result
+    return _Entry(model=str(model), dataset=str(dataset), report=report)
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _unique_slug(label: str, taken: set[str]) -> str:
+    """A file-name-safe form of a data set label, different from the ones already taken."""
+    base = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:60] or "dataset"
+    slug, number = base, 2
+    while slug in taken:
+        slug, number = f"{base}-{number}", number + 1
+    taken.add(slug)
+    return slug
+
+
+def _figures_unavailable() -> str:
+    """Why figures cannot be drawn here ('' when they can)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return 'matplotlib is not installed; pip install "pytest-modgap[figures]" adds it.'
+    return ""
+
+
+def _draw_figures(
+    root: Path, dataset: str, group: list[_Entry], *, suffix: str
+) -> list[tuple[str, Path]]:
+    """Draw the data set's figures; (caption, path) of each one drawn."""
+    from pytest_modgap.reports.figures import figure2, figure3
+
+    drawable = [(e.model, e.report) for e in group if e.report.distributions is not None]
+    with_text2 = [
+        (label, report)
+        for label, report in drawable
+        if report.distributions is not None and report.distributions.text_text is not None
+    ]
+    drawn = []
+    if with_text2:
+        path = figure2(
+            with_text2,
+            root / f"figure2{suffix}.png",
+            title=f"Matched image-text vs matched text-text cosine similarity: {dataset}",
+        )
+        drawn.append(("Figure 2: matched image-text vs matched text-text similarities", path))
+    if drawable:
+        path = figure3(
+            drawable,
+            root / f"figure3{suffix}.png",
+            title=f"Matched vs non-matching image-text cosine similarity: {dataset}",
+        )
+        drawn.append(("Figure 3: matched vs non-matching image-text similarities", path))
+    return drawn
+
+
+def _overview(entries: list[_Entry], verdicts: Sequence[Mapping[str, Any]] | None) -> str:
+    models = list(dict.fromkeys(entry.model for entry in entries))
+    datasets = list(dict.fromkeys(entry.dataset for entry in entries))
+    lines = [
+        f"<p>{len(models)} model{'s' if len(models) > 1 else ''} "
+        f"({', '.join(_e(m) for m in models)}) on {len(datasets)} data "
+        f"set{'s' if len(datasets) > 1 else ''} ({', '.join(_e(d) for d in datasets)}).</p>"
+    ]
+    if verdicts:
+        failing = sum(_verdict_class(v.get("verdict")) == "bad" for v in verdicts)
+        status = "bad" if failing else "good"
+        text = (
+            f"{failing} of {len(verdicts)} baseline checks failed."
+            if failing
+            else f"All {len(verdicts)} baseline checks passed."
+        )
+        lines.append(f'<p class="summary {status}">{_e(text)}</p>')
+    return "\n".join(lines)
+
+
+def _verdict_class(verdict: Any) -> str:
+    word = str(verdict).strip().lower()
+    if word in FAILING_VERDICTS:
+        return "bad"
+    return "good" if word in GOOD_VERDICTS else ""
+
+
+def _format(value: Any) -> str:
+    """A verdict cell: numbers to 4 decimals, intervals as [low, high], None as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value):
+        return "[" + ", ".join(_format(float(v)) for v in value) + "]"
+    return str(value)
+
+
+def _verdict_section(verdicts: Sequence[Mapping[str, Any]]) -> str:
+    extra = [key for v in verdicts for key in v if key not in _VERDICT_COLUMNS]
+    columns = [c for c in _VERDICT_COLUMNS if any(c in v for v in verdicts)]
+    columns += list(dict.fromkeys(extra))
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    rows = []
+    for verdict in verdicts:
+        css = _verdict_class(verdict.get("verdict"))
+        cells = "".join(
+            f'<td class="num">{_e(_format(verdict.get(c)))}</td>'
+            if isinstance(verdict.get(c), int | float | list | tuple)
+            else f"<td>{_e(_format(verdict.get(c)))}</td>"
+            for c in columns
+        )
+        rows.append(f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
+    return (
+        "<h2>Baseline checks</h2>\n<table>\n<thead><tr>"
+        + head
+        + "</tr></thead>\n<tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
+
+
+def _dataset_section(dataset: str, group: list[_Entry], figures: list[tuple[str, Path]]) -> str:
+    names = [name for name in METRICS if any(name in e.report for e in group)]
+    names += [name for e in group for name in e.report if name not in METRICS and name not in names]
+    levels = {e.report.ci_level for e in group if e.report.ci_level is not None}
+    level = ", ".join(f"{lvl:.0%}" for lvl in sorted(levels)) or "no"
+    head = "<th>metric</th><th>better</th>" + "".join(
+        f'<th>{_e(e.model)}<br><span class="note">n = {e.report.n:,}</span></th>' for e in group
+    )
+    rows = []
+    for name in names:
+        better = METRICS[name].better if name in METRICS else "?"
+        title = f' title="{_e(METRICS[name].definition)}"' if name in METRICS else ""
+        cells = "".join(
+            f'<td class="num">{_e(e.report.format_value(name)) if name in e.report else "—"}</td>'
+            for e in group
+        )
+        rows.append(f"<tr><td{title}>{_e(name)}</td><td>{_e(better)}</td>{cells}</tr>")
+    parts = [
+        f"<h2>Data set: {_e(dataset)}</h2>",
+        f'<p class="note">Values with {_e(level)} confidence intervals (percentile bootstrap '
+        f"over pairs).</p>",
+        "<table>\n<thead><tr>" + head + "</tr></thead>\n<tbody>\n" + "\n".join(rows),
+        "</tbody>\n</table>",
+        _metadata_table(group),
+    ]
+    for caption, path in figures:
+        encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+        parts.append(
+            f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{encoded}">'
+            f'<figcaption class="note">{_e(caption)} ({_e(path.name)})</figcaption></figure>'
+        )
+    if not figures and not any(e.report.distributions is not None for e in group):
+        parts.append(
+            '<p class="note">No figures: these reports carry no similarity distributions '
+            "(reports read back from JSON keep only the metrics).</p>"
+        )
+    return "\n".join(parts)
+
+
+def _metadata_table(group: list[_Entry]) -> str:
+    keys = list(dict.fromkeys(k for e in group for k in e.report.metadata if k != "model"))
+    if not keys:
+        return ""
+    head = "<th>run</th>" + "".join(f"<th>{_e(e.model)}</th>" for e in group)
+    rows = [
+        f"<tr><td>{_e(key)}</td>"
+        + "".join(f"<td>{_e(_format(e.report.metadata.get(key)))}</td>" for e in group)
+        + "</tr>"
+        for key in keys
+    ]
+    return (
+        "<table>\n<thead><tr>"
+        + head
+        + "</tr></thead>\n<tbody>\n"
+        + "\n".join(rows)
+        + ("\n</tbody>\n</table>")
+    )

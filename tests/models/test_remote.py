@@ -1,0 +1,91 @@
+"""Remote-code models (jina-clip-v2, jina-embeddings-v4 stand-ins): refusal, options, encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from pytest_modgap.errors import EncoderError
+from pytest_modgap.models.base import Encoder, PixelEncoder
+from pytest_modgap.models.loader import load_encoder
+from pytest_modgap.models.remote import RemoteCodeEncoder
+from tests.models.tiny_models import CLIP_DIM, build_remote_dir, sample_images
+
+
+def load_remote(directory: Path, **options: Any) -> RemoteCodeEncoder:
+    encoder = load_encoder(str(directory), device="cpu", trust_remote_code=True, **options)
+    assert isinstance(encoder, RemoteCodeEncoder)
+    return encoder
+
+
+def test_remote_code_is_refused_without_trust(v4_dir: Path) -> None:
+    with pytest.raises(EncoderError) as error:
+        load_encoder(str(v4_dir))
+    message = str(error.value)
+    assert str(v4_dir) in message
+    assert "trust_remote_code=True" in message and "--modgap-trust-remote-code" in message
+    assert "modeling_fake_jina.FakeJinaV4Model" in message
+
+
+def test_v4_style_model_encodes_with_retrieval_task_and_passage_prompt(v4_dir: Path) -> None:
+    encoder = load_remote(v4_dir)
+    assert isinstance(encoder, Encoder) and not isinstance(encoder, PixelEncoder)
+    assert encoder.task == "retrieval" and encoder.embedding_dim == CLIP_DIM
+    assert encoder.encode_texts(["a cat", "a dog", "x"]).shape == (3, CLIP_DIM)
+    assert encoder.encode_images(sample_images(2)).shape == (2, CLIP_DIM)
+    text_call, image_call = encoder.model.calls[-2:]
+    assert text_call == (
+        "text",
+        {"task": "retrieval", "truncate_dim": None, "prompt_name": "passage", "batch_size": 64},
+    )
+    assert image_call == ("image", {"task": "retrieval", "truncate_dim": None, "batch_size": 64})
+
+
+def test_v4_task_and_truncate_dim_change_vectors_and_fingerprint(v4_dir: Path) -> None:
+    default = load_remote(v4_dir)
+    code = load_remote(v4_dir, task="code")
+    short = load_remote(v4_dir, truncate_dim=8)
+    texts = ["a cat on a mat"]
+    assert not torch.allclose(default.encode_texts(texts), code.encode_texts(texts))
+    assert short.encode_texts(texts).shape == (1, 8)
+    torch.testing.assert_close(short.encode_texts(texts), default.encode_texts(texts)[:, :8])
+    fingerprints = {default.fingerprint(), code.fingerprint(), short.fingerprint()}
+    assert len(fingerprints) == 3
+    assert default.fingerprint() == load_remote(v4_dir).fingerprint()
+
+
+def test_v4_unknown_task_lists_the_models_tasks(v4_dir: Path) -> None:
+    with pytest.raises(EncoderError, match=r"no task 'sorting'.*'retrieval', 'text-matching'"):
+        load_remote(v4_dir, task="sorting")
+
+
+def test_v2_style_model_returns_numpy_by_default_and_is_converted(v2_dir: Path) -> None:
+    encoder = load_remote(v2_dir, batch_size=2)
+    assert encoder.task is None
+    vectors = encoder.encode_texts(["a", "bb", "ccc"])
+    assert isinstance(vectors, torch.Tensor) and vectors.shape == (3, CLIP_DIM)
+    assert encoder.encode_images(sample_images(3)).shape == (3, CLIP_DIM)
+    text_call = next(call for kind, call in reversed(encoder.model.calls) if kind == "text")
+    # Only declared keywords are passed: nothing leaks into v2's **tokenizer_kwargs.
+    assert text_call == {"task": None, "truncate_dim": None, "convert_to_tensor": True}
+
+
+def test_v2_truncate_dim_applies_to_both_towers(v2_dir: Path) -> None:
+    encoder = load_remote(v2_dir, truncate_dim=4)
+    assert encoder.encode_texts(["a"]).shape == (1, 4)
+    assert encoder.encode_images(sample_images(1)).shape == (1, 4)
+
+
+@pytest.mark.parametrize("truncate_dim", [0, -8])
+def test_non_positive_truncate_dim_is_refused(v4_dir: Path, truncate_dim: int) -> None:
+    with pytest.raises(EncoderError, match="truncate_dim"):
+        load_remote(v4_dir, truncate_dim=truncate_dim)
+
+
+def test_remote_model_without_image_tower_is_refused(tmp_path: Path) -> None:
+    directory = build_remote_dir(tmp_path / "fake_text_only_remote", "text-only")
+    with pytest.raises(EncoderError, match="FakeTextOnlyModel, which has no encode_image"):
+        load_remote(directory)
