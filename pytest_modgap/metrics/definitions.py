@@ -175,6 +175,45 @@ def centroid_gap(sums: WeightedSums) -> torch.Tensor:
     return gap / sums.total
 
 
+def squared_centroid_gap(sums: WeightedSums) -> torch.Tensor:
+    """The unbiased estimate of ‖E x − E y‖²: the U-statistic mean_{i≠j} (x_i − y_i)·(x_j − y_j).
+
+    = image_cone + text_cone − 2 · mean_{i≠j} cos(x_i, y_j). The plug-in ‖mean(x) − mean(y)‖² is this
+    plus tr(Cov(x − y)) / N, a bias that dominates when the gap is small against its noise; intervals
+    of ``centroid_gap`` are read on this scale (see ``INTERVAL_SCALES``). May be negative.
+    """
+    difference = sums.image_sum - sums.text_sum
+    squared_distance = sums.stats.distance.double() ** 2
+    same_pair = (sums.weights**2) @ squared_distance
+    return ((difference * difference).sum(1) - same_pair) / (sums.total**2 - sums.total_sq)
+
+
+@dataclass(frozen=True)
+class IntervalScale:
+    """A metric whose confidence interval is built on another, less biased statistic.
+
+    ``statistic`` gives its value for each row of pair weights; ``to_metric`` maps an end of the
+    statistic's interval back to the metric's scale (monotone increasing).
+    """
+
+    statistic: Callable[[WeightedSums], torch.Tensor]
+    to_metric: Callable[[float], float]
+
+
+INTERVAL_SCALES: dict[str, IntervalScale] = {
+    "centroid_gap": IntervalScale(squared_centroid_gap, lambda value: max(value, 0.0) ** 0.5),
+}
+"""Metric name -> the scale its interval is read on. The plug-in norm ‖mean(x) − mean(y)‖ is biased
+upwards by about tr(Cov(x − y)) / (2N·gap), so for a small gap its bootstrap distribution lies above
+the population value (a percentile interval covered a true gap of 0.1 in 0 of 200 simulations at N =
+100); the unbiased squared gap has no such bias."""
+
+
+def interval_key(name: str) -> str:
+    """The key under which ``metric_values(..., interval_scales=True)`` returns ``name``'s statistic."""
+    return f"{name}@interval-scale"
+
+
 def pair_distance(sums: WeightedSums) -> torch.Tensor:
     """mean_i ‖x_i − y_i‖₂: the mean distance between matched image and text.
 
@@ -380,12 +419,22 @@ METRIC_FUNCTIONS: dict[str, Callable[[WeightedSums], torch.Tensor]] = {
 """Metric name -> function of the weighted sums; the names are those of ``catalogue.METRICS``."""
 
 
-def metric_values(stats: PairStatistics, weights: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every available metric for each row of ``weights`` (B, N): a (B,) float64 tensor per name."""
+def metric_values(
+    stats: PairStatistics, weights: torch.Tensor, *, interval_scales: bool = False
+) -> dict[str, torch.Tensor]:
+    """Every available metric for each row of ``weights`` (B, N): a (B,) float64 tensor per name.
+
+    With ``interval_scales`` the statistics of ``INTERVAL_SCALES`` come too, under ``interval_key``.
+    """
     sums = weighted_sums(stats, weights)
     has_text2 = stats.text_text is not None
-    return {
+    values = {
         name: function(sums)
         for name, function in METRIC_FUNCTIONS.items()
         if has_text2 or name not in ("text_text_similarity", "matched_gap", "matched_overlap")
     }
+    if interval_scales:
+        values.update(
+            {interval_key(name): scale.statistic(sums) for name, scale in INTERVAL_SCALES.items()}
+        )
+    return values

@@ -5,6 +5,8 @@ One set of bootstrap resamples of the pairs serves both models, so each differen
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,10 +15,11 @@ import numpy as np
 
 from pytest_modgap.errors import ModgapError, ModgapInputError
 from pytest_modgap.metrics.bootstrap import (
+    basic_interval,
     bootstrap_distributions,
     check_interval_options,
-    evaluate,
-    percentile_interval,
+    metric_intervals,
+    point_estimates,
 )
 from pytest_modgap.metrics.catalogue import METRICS
 from pytest_modgap.metrics.inputs import EmbeddingSet
@@ -151,25 +154,49 @@ def _aligned(header: Sequence[str], cells: Sequence[Sequence[str]], marks: Seque
 
 
 def _tolerances(tolerance: float | Mapping[str, float] | None) -> dict[str, float]:
-    """Per-metric tolerances; metrics a mapping leaves out get DEFAULT_TOLERANCE."""
+    """Per-metric tolerances; metrics a mapping leaves out get DEFAULT_TOLERANCE.
+
+    Each must be a finite number >= 0: every comparison with NaN is false, so a NaN (or infinite)
+    tolerance would call every difference "same" and pass every check; a negative one would fail
+    every metric.
+    """
     if tolerance is None:
         return dict.fromkeys(METRICS, DEFAULT_TOLERANCE)
     if isinstance(tolerance, Mapping):
-        unknown = sorted(set(tolerance) - set(METRICS))
+        unknown = sorted(map(str, set(tolerance) - set(METRICS)))
         if unknown:
             raise ModgapInputError(
                 f"tolerance: {', '.join(unknown)} {'is not a' if len(unknown) == 1 else 'are not'} "
                 f"metric name{'s' if len(unknown) > 1 else ''}; known: {', '.join(METRICS)}."
             )
-        chosen = {name: float(tolerance.get(name, DEFAULT_TOLERANCE)) for name in METRICS}
+        given = {name: tolerance.get(name, DEFAULT_TOLERANCE) for name in METRICS}
+        label = {name: f"tolerance[{name!r}]" for name in METRICS}
     else:
-        chosen = dict.fromkeys(METRICS, float(tolerance))
-    negative = [name for name, value in chosen.items() if not value >= 0.0]
-    if negative:
-        raise ModgapInputError(
-            f"tolerance: {', '.join(negative)} must be a non-negative absolute change, e.g. 0.01."
-        )
+        given = dict.fromkeys(METRICS, tolerance)
+        label = dict.fromkeys(METRICS, "tolerance")
+    chosen = {}
+    for name, value in given.items():
+        number = _usable_tolerance(value)
+        if number is None:
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise ModgapInputError(
+                f"{label[name]}={shown}: a tolerance must be a finite, non-negative absolute "
+                f"change, e.g. 0.01 (NaN or infinity would pass every check, a negative value "
+                f"fail every one)."
+            )
+        chosen[name] = number
     return chosen
+
+
+def _usable_tolerance(value: object) -> float | None:
+    """``value`` as a float when it is a finite real number >= 0 (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        return None
+    return number if math.isfinite(number) and number >= 0.0 else None
 
 
 def _verdict(
@@ -229,8 +256,9 @@ def compare_embeddings(
     Each is (image, text, text2, groups), as ``measure_embeddings`` takes them (text2 and groups may
     be None; both models need the same row count, the same groups and text2 both or neither). For
     each of ``n_boot`` resamples of the pairs (``seed``), the same pair weights go to both models and
-    the difference metric(candidate) − metric(reference) is recorded; its percentile interval at
-    level ``ci`` says whether the models differ on these pairs. ``tolerance``: the absolute change
+    the difference metric(candidate) − metric(reference) is recorded; its basic bootstrap interval
+    at level ``ci`` says whether the models differ on these pairs (each model's own interval is the
+    one ``measure_embeddings`` reports). ``tolerance``: the absolute change
     allowed (one number, or per metric; default DEFAULT_TOLERANCE). See ``MetricDifference`` for
     the verdicts; ``Comparison.failed`` lists the worse metrics.
     """
@@ -252,9 +280,9 @@ def compare_embeddings(
     with torch.inference_mode():
         stats_c = _statistics("candidate", candidate)
         stats_r = _statistics("reference", reference)
-        ones = np.ones((1, stats_c.n))
-        point_c = {name: float(v[0]) for name, v in evaluate(stats_c, ones).items()}
-        point_r = {name: float(v[0]) for name, v in evaluate(stats_r, ones).items()}
+        scaled_c, scaled_r = point_estimates(stats_c), point_estimates(stats_r)
+        point_c = {name: value for name, value in scaled_c.items() if name in METRICS}
+        point_r = {name: value for name, value in scaled_r.items() if name in METRICS}
         resampled = (
             None
             if ci is None
@@ -266,15 +294,19 @@ def compare_embeddings(
             f"candidate and reference: {', '.join(bad)} came out non-finite; check the inputs "
             f"for values near the float32 limits."
         )
+    intervals_c: dict[str, tuple[float, float]] = {}
+    intervals_r: dict[str, tuple[float, float]] = {}
+    if resampled is not None and ci is not None:
+        intervals_c = metric_intervals(scaled_c, resampled[0], ci)
+        intervals_r = metric_intervals(scaled_r, resampled[1], ci)
     rows = []
     for name, better in ((name, METRICS[name].better) for name in point_c):
         difference = point_c[name] - point_r[name]
-        diff_ci = reference_ci = candidate_ci = None
+        diff_ci = None
         if resampled is not None and ci is not None:
-            values_c, values_r = resampled[0][name], resampled[1][name]
-            diff_ci = percentile_interval(values_c - values_r, ci)
-            reference_ci = percentile_interval(values_r, ci)
-            candidate_ci = percentile_interval(values_c, ci)
+            replicates = resampled[0][name] - resampled[1][name]
+            diff_ci = basic_interval(difference, replicates, ci)
+        reference_ci, candidate_ci = intervals_r.get(name), intervals_c.get(name)
         rows.append(
             MetricDifference(
                 name=name,

@@ -244,7 +244,7 @@ def _dataset_section(dataset: str, group: list[_Entry], figures: list[tuple[str,
         rows.append(f"<tr><td{title}>{_e(name)}</td><td>{_e(better)}</td>{cells}</tr>")
     parts = [
         f"<h2>Data set: {_e(dataset)}</h2>",
-        f'<p class="note">Values with {_e(level)} confidence intervals (percentile bootstrap '
+        f'<p class="note">Values with {_e(level)} confidence intervals (basic bootstrap '
         f"over pairs).</p>",
         "<table>\n<thead><tr>" + head + "</tr></thead>\n<tbody>\n" + "\n".join(rows),
         "</tbody>\n</table>",
