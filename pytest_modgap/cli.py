@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 import tempfile
 import textwrap
@@ -112,6 +113,51 @@ def _dims(text: str) -> list[int]:
     return dims
 
 
+def _samples(text: str) -> int | None:
+    """``--samples``: a number of random pairs, or ``all`` (None) for every pair of the data set."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of pairs: give an integer such as 1000, or 'all'"
+        ) from None
+
+
+def _tolerance(text: str) -> float:
+    """A tolerance: a finite number >= 0 (NaN or infinity would pass every metric, a negative
+    value fail every one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0.0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a tolerance: give a finite number >= 0, the absolute change a metric "
+            f"may make, e.g. 0.01"
+        )
+    return value
+
+
+def _check_outputs(**paths: str | None) -> None:
+    """A ModgapError naming the option when an output path cannot be written: found before the
+    models are loaded, not after the work. Keyword names are option names (``report_dir``)."""
+    from pytest_modgap.gate.outputs import file_problem, folder_problem
+
+    for option, given in paths.items():
+        if given is None:
+            continue
+        path = Path(given)
+        problem = folder_problem(path) if option.endswith("_dir") else file_problem(path)
+        if problem is not None:
+            flag = "--" + option.replace("_", "-")
+            raise ModgapError(
+                f"{flag} {given}: {problem}. Give a path this user can write (missing folders "
+                f"are created)."
+            )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="modgap",
@@ -133,7 +179,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     measure.add_argument("--model", help="model spec (default: the shipped reference model)")
     measure.add_argument("--dataset", default="shapes", help="data set spec (default: shapes)")
-    measure.add_argument("--samples", type=int, default=1000, help="random pairs (default: 1000)")
+    measure.add_argument(
+        "--samples",
+        type=_samples,
+        default=1000,
+        help="random pairs, or 'all' for every pair (default: 1000)",
+    )
     measure.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
     measure.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     measure.add_argument("--dtype", help="float32, bfloat16, float16 (default: bf16 on cuda)")
@@ -164,7 +215,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     measure.add_argument(
         "--tolerance",
-        type=float,
+        type=_tolerance,
         help="absolute change a metric may make against --reference-model (default: 0.01)",
     )
 
@@ -259,6 +310,7 @@ def _measure(args: argparse.Namespace) -> int:
     from pytest_modgap.embedding.measurement import load_model, measure
     from pytest_modgap.reference import reference_model_dir
 
+    _check_outputs(json=args.json, report_dir=args.report_dir)
     model_spec = args.model or str(reference_model_dir("reference"))
     ci = None if args.no_ci else 0.95
 
@@ -489,14 +541,9 @@ def _baselines(args: argparse.Namespace) -> int:
 
 def _describe_baseline(path: Path, name: str) -> str:
     """Name, model, source, tolerance and the metric values per data set of one baseline file."""
-    import yaml
+    from pytest_modgap.gate.baseline import read_yaml
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise ModgapError(f"{path}: cannot be read ({error}).") from None
-    except yaml.YAMLError as error:
-        raise ModgapError(f"{path}: cannot be read as YAML ({_yaml_problem(error)}).") from None
+    data = read_yaml(path)  # the loader of the plugin: no aliases, bounded nesting, UTF-8
     if not isinstance(data, dict):
         raise ModgapError(
             f"{path}: is not a baseline (expected a mapping with model, source and datasets)."
@@ -527,14 +574,6 @@ def _describe_baseline(path: Path, name: str) -> str:
     return "\n".join(lines)
 
 
-def _yaml_problem(error: Any) -> str:
-    """PyYAML's several-line message as one line: where, and what is wrong."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}{problem}"
-
-
 def _metric_text(metric: str, spec: Any) -> str:
     if isinstance(spec, dict):
         text = f"{metric} {spec.get('value')}"
@@ -554,6 +593,7 @@ def _paper(args: argparse.Namespace) -> int:
             "no data set given: pass at least one of --flickr30k DIR, --coco DIR, --cifar100 DIR "
             "(see `modgap paper --help`)"
         )
+    _check_outputs(report_dir=args.report_dir)
     run = run_paper(
         folders,
         args.model or DEFAULT_MODELS,

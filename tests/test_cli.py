@@ -175,7 +175,7 @@ def test_file_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     )
     assert "is not a folder" in _error(["baselines", "--dir", str(tmp_path / "nope")], capsys)
     (tmp_path / "broken.yaml").write_text("model: [unclosed\n", encoding="utf-8")
-    assert "broken.yaml: cannot be read as YAML" in _error(
+    assert "broken.yaml is not valid YAML at line 2" in _error(
         ["baselines", "--dir", str(tmp_path)], capsys
     )
 
@@ -200,3 +200,50 @@ def test_help_reads_well(capsys: pytest.CaptureFixture[str]) -> None:
     for option in ("--report-dir DIR", "--truncate-dim D1,D2,...", "--reference-model SPEC"):
         assert option in out
     assert "exit status: 0 done; 1 the candidate is worse" in out
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-0.01", "wide"])
+def test_an_unusable_tolerance_is_a_usage_error(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["measure", "--model", str(tmp_path / "no-model"), "--tolerance", value]
+    message = _error([*argv, "--reference-model", REFERENCE], capsys)
+    assert f"argument --tolerance: {value!r} is not a tolerance: give a finite number >= 0" in (
+        message
+    )
+
+
+def test_output_paths_are_checked_before_any_model_is_loaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model that does not exist would be the error if the outputs were checked after it."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    measure = ["measure", "--model", str(tmp_path / "no-model")]
+    assert f"--json {tmp_path}: it is a folder; give a file path" in _error(
+        [*measure, "--json", str(tmp_path)], capsys
+    )
+    assert f"--json {blocker / 'r.json'}: {blocker} is a file, not a folder." in _error(
+        [*measure, "--json", str(blocker / "r.json")], capsys
+    )
+    assert f"--report-dir {blocker}: {blocker} is a file, not a folder." in _error(
+        [*measure, "--report-dir", str(blocker)], capsys
+    )
+    paper = ["paper", "--flickr30k", str(tmp_path / "no-data"), "--report-dir", str(blocker)]
+    assert f"--report-dir {blocker}: {blocker} is a file, not a folder." in _error(paper, capsys)
+
+
+def test_samples_all_measures_every_pair_and_more_than_the_set_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    vectors = tmp_path / "vectors.npz"
+    np.savez(vectors, image=rng.normal(size=(30, 8)), text=rng.normal(size=(30, 8)))
+    report = tmp_path / "report.json"
+    model = ["--model", f"embeddings:{vectors}", "--no-ci", "--json", str(report)]
+    assert main(["measure", *model, "--samples", "all"]) == 0
+    assert json.loads(report.read_text(encoding="utf-8"))["n"] == 30
+    message = _error(["measure", *model, "--samples", "31"], capsys)
+    assert "more pairs than" in message and "(30)" in message and "--samples all" in message

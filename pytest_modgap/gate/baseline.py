@@ -2,7 +2,7 @@
 
 Every baseline check of pytest-modgap, with the fixture or without it, goes through this module.
 
-A baseline file (``<baseline-dir>/<name>.yaml``; read with ``yaml.safe_load`` only)::
+A baseline file (``<baseline-dir>/<name>.yaml``, UTF-8; read with the safe loader only)::
 
     format: pytest-modgap/1
     model: <spec>                 # what was measured (informative: a check compares any model)
@@ -25,6 +25,14 @@ The tolerance is the first one given of: the check's ``tolerance`` argument, the
 Moving the better way never fails; metrics whose direction is ``none`` are shown, never fail.
 
 Names under ``paper/`` are the published values shipped with the package (read-only).
+
+A baseline decides whether a release passes, so a hostile or careless file must not be able to
+change a verdict or take the run down. It is read with ``yaml.load(text, Loader=_BaselineLoader)``,
+a ``yaml.SafeLoader`` subclass (the same safe tags and constructors: no Python objects) that also
+refuses anchors and aliases (an "alias bomb" expands a few lines into gigabytes), nesting deeper
+than ``MAX_DEPTH`` (checked as the nodes are composed, before any recursion could overflow) and
+duplicate mapping keys (plain YAML keeps the last one silently). Every error quotes values through
+``short()``, so no message grows with the file.
 """
 
 from __future__ import annotations
@@ -33,11 +41,15 @@ import datetime
 import importlib.metadata
 import importlib.resources
 import math
+import numbers
 import os
 import re
+import reprlib
 import shlex
+import socket
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,21 +61,64 @@ from pytest_modgap.atomic import write_text_atomic
 from pytest_modgap.errors import BaselineError
 from pytest_modgap.metrics.catalogue import METRICS
 
+if sys.platform != "win32":
+    import fcntl
+
 if TYPE_CHECKING:
     from pytest_modgap.metrics.report import Report
 
 FORMAT = "pytest-modgap/1"
 DEFAULT_TOLERANCE = 0.02
 SHIPPED_PREFIX = "paper/"
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists a baseline file may use (a valid one needs 5)."""
+SHORT_LIMIT = 60
+"""Characters of a value's repr that an error message quotes at most."""
 
 _TOP_KEYS = ("format", "model", "source", "protocol", "recorded", "tolerance", "datasets")
 _DATASET_KEYS = ("n", "metrics")
 _METRIC_KEYS = ("value", "ci", "tolerance")
 _NAME = re.compile(r"^[A-Za-z0-9_][\w.-]*(/[A-Za-z0-9_][\w.-]*)*$")
-# Two xdist workers updating one file wait for each other this long before giving up; a lock file
-# older than _STALE_LOCK_S was left by a killed run and is taken over.
+_FIX = "Fix the file by hand, or delete it and record it again with --modgap-update."
+# Two xdist workers updating one file wait for each other this long before giving up. The lock is
+# an flock on <file>.lock, which the OS drops when its holder dies: a killed run blocks no one.
+# Without flock (Windows), a lock file older than _STALE_LOCK_S was left by a killed run.
 _LOCK_TIMEOUT_S = 60.0
 _STALE_LOCK_S = 120.0
+
+
+def _short_repr() -> reprlib.Repr:
+    """A reprlib.Repr that stops early: a huge value costs no more than a small one to quote."""
+    limited = reprlib.Repr()
+    limited.maxlevel = 2
+    limited.maxdict = limited.maxlist = limited.maxtuple = limited.maxset = 4
+    limited.maxstring = limited.maxother = limited.maxlong = SHORT_LIMIT
+    return limited
+
+
+_REPR = _short_repr()
+
+
+def short(value: Any, limit: int = SHORT_LIMIT) -> str:
+    """``repr(value)``, cut to ``limit`` characters with ``...``: how every baseline error quotes a
+    value from the file, so a message never grows with the file (or expands what it points to)."""
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an int beyond Python's int-to-text digit limit
+        text = f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _names(values: Iterator[Any] | Sequence[Any], most: int = 8) -> str:
+    """Up to ``most`` values quoted with ``short`` (text without quotes), then ``and N more``."""
+    listed = [
+        value
+        if isinstance(value, str) and len(value) <= 40 and value.isprintable()
+        else short(value, 40)
+        for value in values
+    ]
+    shown = ", ".join(listed[:most])
+    return shown if len(listed) <= most else f"{shown} and {len(listed) - most} more"
 
 
 @dataclass(frozen=True)
@@ -304,36 +359,151 @@ def load(name: str, baseline_dir: str | Path) -> Baseline:
     """Read and validate baseline ``name``; a one-paragraph BaselineError when it is not usable."""
     __tracebackhide__ = True
     path, shipped = resolve(name, baseline_dir)
+    _refuse_non_file(path)
     if not path.is_file():
         raise BaselineError(
             f"Baseline {name!r} not found: {path} does not exist and no shipped baseline has that "
             f"name (shipped: {', '.join(shipped_names())})."
         )
-    return parse(path.read_text(encoding="utf-8"), path, name=_check_name(name), shipped=shipped)
+    return parse(_read_text(path), path, name=_check_name(name), shipped=shipped)
+
+
+def _refuse_non_file(path: Path) -> None:
+    """A BaselineError when something that is not a file (a folder) sits where a baseline goes."""
+    __tracebackhide__ = True
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise BaselineError(
+            f"Baseline file {path} is {kind}, not a baseline file. Move it out of the way, or use "
+            f"another baseline name."
+        )
+
+
+def _read_text(path: Path) -> str:
+    """The text of baseline file ``path``; a BaselineError naming it when it cannot be read or is
+    not UTF-8 (the encoding ``write`` uses)."""
+    __tracebackhide__ = True
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BaselineError(
+            f"Baseline file {path} cannot be read ({error.strerror or error}). Make it readable, "
+            f"or delete it and record it again with --modgap-update."
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise BaselineError(
+            f"Baseline file {path} is not UTF-8 text: byte {data[error.start]:#04x} at line {line} "
+            f"cannot be decoded. Save the file as UTF-8 (the encoding --modgap-update writes), or "
+            f"delete it and record it again with --modgap-update."
+        ) from None
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that a baseline may not use: an anchor or alias, deep nesting, a duplicate key."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+class _BaselineLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` plus the limits of a baseline file; use as
+    ``yaml.load(text, Loader=_BaselineLoader)``.
+
+    SafeLoader's tags and constructors are kept unchanged (so this is still "safe_load only"); the
+    composer refuses anchors, aliases and nesting beyond MAX_DEPTH before it recurses, the
+    constructor refuses duplicate keys, and a scalar its constructor cannot convert (a date
+    2025-13-45, ``!!int x``) is a YAML error with a line rather than a bare ValueError.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped stub
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(
+                "anchors and aliases (&name, *name) are not allowed in a baseline file; write "
+                "every value out",
+                event.start_mark,
+            )
+        nests = isinstance(event, yaml.CollectionStartEvent)
+        if nests and self._depth >= MAX_DEPTH:
+            raise _Refused(
+                f"mappings and lists nest deeper than {MAX_DEPTH} levels (a baseline needs 5)",
+                event.start_mark,
+            )
+        self._depth += nests
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= nests
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError, LookupError) as error:
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            what = short(node.value) if isinstance(node, yaml.ScalarNode) else "this value"
+            raise yaml.constructor.ConstructorError(
+                problem=f"cannot read {what} as {short(tag)} ({short(str(error))})",
+                problem_mark=node.start_mark,
+            ) from None
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        if not isinstance(node, yaml.MappingNode):  # e.g. "!!set x": SafeLoader's error
+            return super().construct_mapping(node, deep=deep)
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else []
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader refuses unhashable keys itself, with their line
+            if key in first_line:
+                raise _Refused(
+                    f"duplicate key {short(key)} (first at line {first_line[key] + 1}); YAML "
+                    f"would keep only the last value, so remove one",
+                    key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML data of baseline file ``path``, read as ``parse`` reads it (UTF-8, the baseline
+    loader) but not validated; a BaselineError naming the file when it cannot be read."""
+    __tracebackhide__ = True
+    return _load_yaml(_read_text(path), path)
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    """``text`` loaded with the baseline loader; a BaselineError with the line of any problem."""
+    __tracebackhide__ = True
+    try:
+        return yaml.load(text, Loader=_BaselineLoader)  # a SafeLoader subclass: no Python objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        verdict = "is refused" if isinstance(exc, _Refused) else "is not valid YAML"
+        raise BaselineError(
+            f"Baseline file {path} {verdict}{where}: {_clip(problem)}. {_FIX}"
+        ) from None
 
 
 def parse(text: str, path: Path, *, name: str, shipped: bool = False) -> Baseline:
     """Validate the text of a baseline file; every problem names ``path`` and what to fix."""
     __tracebackhide__ = True
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise BaselineError(
-            f"Baseline file {path} is not valid YAML{where}: {problem}. Fix the file by hand, or "
-            f"delete it and record it again with --modgap-update."
-        ) from None
+    raw = _load_yaml(text, path)
     if not isinstance(raw, dict):
         _fail(path, f"the file must be a mapping with keys {', '.join(_TOP_KEYS)}")
-    unknown = sorted(str(key) for key in raw if key not in _TOP_KEYS)
+    unknown = sorted((key for key in raw if key not in _TOP_KEYS), key=short)
     if unknown:
-        _fail(
-            path, f"unknown top-level key(s) {', '.join(unknown)} (allowed: {', '.join(_TOP_KEYS)})"
-        )
+        _fail(path, f"unknown top-level key(s) {_names(unknown)} (allowed: {', '.join(_TOP_KEYS)})")
     if raw.get("format") != FORMAT:
-        _fail(path, f"'format' is {raw.get('format')!r}; this version reads {FORMAT!r}")
+        _fail(path, f"'format' is {short(raw.get('format'))}; this version reads {FORMAT!r}")
     datasets = raw.get("datasets")
     if not isinstance(datasets, dict) or not datasets:
         _fail(path, "'datasets' must map each data set key to {n: <pairs>, metrics: {...}}")
@@ -348,26 +518,37 @@ def parse(text: str, path: Path, *, name: str, shipped: bool = False) -> Baselin
         model=raw.get("model"),
         source=raw.get("source"),
         tolerance=tolerance,
-        datasets={
-            str(key): _parse_dataset(path, str(key), entry) for key, entry in datasets.items()
-        },
+        datasets=_parse_datasets(path, datasets),
         raw=raw,
     )
+
+
+def _parse_datasets(path: Path, datasets: dict[Any, Any]) -> dict[str, DatasetBaseline]:
+    """The ``datasets:`` mapping, keyed by text: ``2017`` and ``"2017"`` are one key, twice."""
+    __tracebackhide__ = True
+    parsed: dict[str, DatasetBaseline] = {}
+    for key, entry in datasets.items():
+        text = str(key)
+        if text in parsed:
+            _fail(path, f"'datasets' has the data set key {short(text)} twice")
+        parsed[text] = _parse_dataset(path, text, entry)
+    return parsed
 
 
 def _parse_dataset(path: Path, key: str, entry: Any) -> DatasetBaseline:
     """One ``datasets:`` entry, validated."""
     __tracebackhide__ = True
-    where = f"datasets.{key}"
+    where = f"datasets.{_names([key])}"
     if not isinstance(entry, dict):
         _fail(path, f"'{where}' must be a mapping with keys n and metrics")
-    unknown = sorted(str(name) for name in entry if name not in _DATASET_KEYS)
+    unknown = sorted((name for name in entry if name not in _DATASET_KEYS), key=short)
     if unknown:
-        _fail(path, f"'{where}' has unknown key(s) {', '.join(unknown)} (allowed: n, metrics)")
+        _fail(path, f"'{where}' has unknown key(s) {_names(unknown)} (allowed: n, metrics)")
     n = entry.get("n")
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         _fail(
-            path, f"'{where}.n' must be the number of pairs measured (an integer >= 2), not {n!r}"
+            path,
+            f"'{where}.n' must be the number of pairs measured (an integer >= 2), not {short(n)}",
         )
     metrics = entry.get("metrics")
     if not isinstance(metrics, dict) or not metrics:
@@ -377,7 +558,7 @@ def _parse_dataset(path: Path, key: str, entry: Any) -> DatasetBaseline:
         if metric not in METRICS:
             _fail(
                 path,
-                f"'{where}.metrics' names unknown metric {metric!r}; known metrics: "
+                f"'{where}.metrics' names unknown metric {short(metric)}; known metrics: "
                 f"{', '.join(METRICS)}",
             )
         parsed[metric] = _parse_metric(path, f"{where}.metrics.{metric}", value)
@@ -389,11 +570,11 @@ def _parse_metric(path: Path, where: str, entry: Any) -> MetricBaseline:
     __tracebackhide__ = True
     if not isinstance(entry, dict):
         entry = {"value": entry}
-    unknown = sorted(str(name) for name in entry if name not in _METRIC_KEYS)
+    unknown = sorted((name for name in entry if name not in _METRIC_KEYS), key=short)
     if unknown:
         _fail(
             path,
-            f"'{where}' has unknown key(s) {', '.join(unknown)} (allowed: value, ci, tolerance)",
+            f"'{where}' has unknown key(s) {_names(unknown)} (allowed: value, ci, tolerance)",
         )
     value = _optional_number(path, f"{where}.value", entry.get("value"))
     if value is None:
@@ -401,7 +582,7 @@ def _parse_metric(path: Path, where: str, entry: Any) -> MetricBaseline:
     ci = entry.get("ci")
     if ci is not None:
         if not isinstance(ci, list) or len(ci) != 2:
-            _fail(path, f"'{where}.ci' must be a list [low, high], not {ci!r}")
+            _fail(path, f"'{where}.ci' must be a list [low, high], not {short(ci)}")
         low = _optional_number(path, f"{where}.ci", ci[0])
         high = _optional_number(path, f"{where}.ci", ci[1])
         ci = (low, high)
@@ -414,20 +595,34 @@ def _optional_number(path: Path, where: str, value: Any, minimum: float | None =
     __tracebackhide__ = True
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        _fail(path, f"'{where}' must be a finite number, not {value!r}")
-    if minimum is not None and value < minimum:
-        _fail(path, f"'{where}' must be >= {minimum}, not {value!r}")
-    return float(value)
+    number = _finite(value)
+    if number is None:
+        _fail(path, f"'{where}' must be a finite number, not {short(value)}")
+    if minimum is not None and number < minimum:
+        _fail(path, f"'{where}' must be >= {minimum}, not {short(value)}")
+    return number
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None for text, bool, NaN, infinity or an int beyond float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters: PyYAML's problem texts may quote the file."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _fail(path: Path, problem: str) -> NoReturn:
     """Raise the one-paragraph error for a malformed baseline file."""
     __tracebackhide__ = True
-    raise BaselineError(
-        f"Baseline file {path} is malformed: {problem}. Fix the file by hand, or delete it and "
-        f"record it again with --modgap-update."
-    )
+    raise BaselineError(f"Baseline file {path} is malformed: {problem}. {_FIX}")
 
 
 def compare(
@@ -442,6 +637,8 @@ def compare(
     regression: the Comparison's ``verdict`` says so). A BaselineError when they cannot be compared.
     """
     __tracebackhide__ = True
+    tolerance = check_tolerance(tolerance, "tolerance")
+    default_tolerance = check_tolerance(default_tolerance, "default_tolerance")
     key = _report_dataset_key(report)
     entry = baseline.datasets.get(key)
     if entry is None:
@@ -510,6 +707,25 @@ def _selected(
             f"the check with metrics=[...], or measure a data set with two captions per image."
         )
     return names
+
+
+def check_tolerance(value: Any, argument: str) -> float | None:
+    """None, or ``value`` as a float that is finite and >= 0; a BaselineError naming ``argument``.
+
+    Every comparison with NaN is false, so a NaN tolerance would pass every check (as would
+    infinity), and a negative one would fail every check: refused wherever a tolerance comes in.
+    """
+    __tracebackhide__ = True
+    if value is None:
+        return None
+    number = _finite(value)
+    if number is None or number < 0.0:
+        raise BaselineError(
+            f"{argument}={short(value)} is not a usable tolerance: give the absolute change a "
+            f"metric may make, a finite number >= 0 (e.g. {argument}=0.02). NaN or infinity "
+            f"would pass every check, and a negative tolerance would fail every one."
+        )
+    return number
 
 
 def _first(*values: float | None) -> float:
@@ -595,26 +811,40 @@ def write(
             f"(it has {', '.join(report)})."
         )
     path = Path(baseline_dir) / f"{bare}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path):
-        raw: dict[str, Any] = (
-            dict(load(bare, baseline_dir).raw) if path.is_file() else {"format": FORMAT}
-        )
-        raw["model"] = _report_model(report) or raw.get("model")
-        raw["source"] = source or raw.get("source") or "recorded with pytest --modgap-update"
-        raw["protocol"] = {
-            "samples": report.metadata.get("samples"),
-            "seed": report.metadata.get("seed", report.seed),
-        }
-        raw["recorded"] = _environment(report)
-        datasets = dict(raw.get("datasets") or {})
-        datasets[key] = {"n": report.n, "metrics": {m: _metric_entry(report, m) for m in names}}
-        raw["datasets"] = datasets
-        ordered = {field: raw[field] for field in _TOP_KEYS if raw.get(field) is not None}
-        text = yaml.dump(
-            ordered, Dumper=_Dumper, sort_keys=False, default_flow_style=None, allow_unicode=True
-        )
-        write_text_atomic(path, text)
+    _refuse_non_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(path):
+            raw: dict[str, Any] = (
+                dict(load(bare, baseline_dir).raw) if path.is_file() else {"format": FORMAT}
+            )
+            raw["model"] = _report_model(report) or raw.get("model")
+            raw["source"] = source or raw.get("source") or "recorded with pytest --modgap-update"
+            raw["protocol"] = {
+                "samples": report.metadata.get("samples"),
+                "seed": report.metadata.get("seed", report.seed),
+            }
+            raw["recorded"] = _environment(report)
+            datasets = dict(raw.get("datasets") or {})
+            datasets[key] = {"n": report.n, "metrics": {m: _metric_entry(report, m) for m in names}}
+            raw["datasets"] = datasets
+            ordered = {field: raw[field] for field in _TOP_KEYS if raw.get(field) is not None}
+            text = yaml.dump(
+                ordered,
+                Dumper=_Dumper,
+                sort_keys=False,
+                default_flow_style=None,
+                allow_unicode=True,
+            )
+            write_text_atomic(path, text)
+    except OSError as error:
+        # A read-only folder, a file where a folder should be, a full disk: one clear failure.
+        where = f"{error.strerror}: {error.filename}" if error.filename else str(error)
+        raise BaselineError(
+            f"Baseline file {path} cannot be written ({where}). Make {path.parent} a writable "
+            f"folder, or record the baseline in another one (--modgap-baseline-dir=DIR, or "
+            f"baseline_dir= outside pytest)."
+        ) from None
     return Comparison(
         baseline=bare,
         path=path,
@@ -676,13 +906,73 @@ def package_version(distribution: str) -> str | None:
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold ``<path>.lock`` (created exclusively) while reading and replacing ``path``."""
+    """Hold the lock of ``path`` (``<path>.lock``) while reading and replacing it."""
+    __tracebackhide__ = True
     lock = path.with_name(path.name + ".lock")
+    if sys.platform == "win32":
+        with _exclusive_lock(lock, path):
+            yield
+    else:
+        with _flock(lock, path):
+            yield
+
+
+if sys.platform != "win32":
+
+    @contextmanager
+    def _flock(lock: Path, path: Path) -> Iterator[None]:
+        """An flock on ``lock``: the OS releases it when its holder exits or is killed, so a lock
+        file left behind by a killed run is simply taken (no timeout, no age rule).
+
+        The holder deletes the file before letting go, so the folder is left clean. A waiter may
+        then win the lock of the deleted file, which protects nothing: after taking it, check
+        that the path still names the locked file, and start again if not.
+        """
+        __tracebackhide__ = True
+        deadline = time.monotonic() + _LOCK_TIMEOUT_S
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if time.monotonic() > deadline:
+                    raise BaselineError(_busy(lock, path)) from None
+                time.sleep(0.05)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            if _same_file(lock, fd):
+                break
+            os.close(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, _owner().encode("utf-8"))
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+            os.close(fd)
+
+    def _same_file(lock: Path, fd: int) -> bool:
+        """Whether the path ``lock`` still names the open file ``fd``."""
+        try:
+            linked = os.stat(lock)
+        except FileNotFoundError:
+            return False
+        opened = os.fstat(fd)
+        return (linked.st_dev, linked.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+@contextmanager
+def _exclusive_lock(lock: Path, path: Path) -> Iterator[None]:
+    """Where there is no flock (Windows): ``lock`` created exclusively, holding its owner; one
+    older than _STALE_LOCK_S was left by a killed run and is taken over."""
+    __tracebackhide__ = True
     deadline = time.monotonic() + _LOCK_TIMEOUT_S
     while True:
         try:
-            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            break
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             try:
                 if time.time() - lock.stat().st_mtime > _STALE_LOCK_S:
@@ -691,15 +981,34 @@ def _locked(path: Path) -> Iterator[None]:
             except FileNotFoundError:
                 continue
             if time.monotonic() > deadline:
-                raise BaselineError(
-                    f"Baseline {path} is locked by {lock}, held for over {_LOCK_TIMEOUT_S:.0f} s. "
-                    f"If no other pytest run is recording it, delete the lock file."
-                ) from None
+                raise BaselineError(_busy(lock, path)) from None
             time.sleep(0.05)
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(_owner())
+        break
     try:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _owner() -> str:
+    """What a lock file holds: who is recording, for the message of a run that waits too long."""
+    return f"pid {os.getpid()} on {socket.gethostname()}\n"
+
+
+def _busy(lock: Path, path: Path) -> str:
+    """The message of a run that waited _LOCK_TIMEOUT_S for the lock of ``path``."""
+    try:
+        holder = lock.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        holder = ""
+    held = f" by {short(holder)}" if holder else ""
+    return (
+        f"Baseline {path} is locked{held} (lock file {lock}) and was not released within "
+        f"{_LOCK_TIMEOUT_S:.0f} s. Another pytest run is recording it: let it finish, or stop it."
+    )
 
 
 def record_command(model: str | None, nodeid: str | None, options: Sequence[str] = ()) -> str:
@@ -747,12 +1056,15 @@ def check(
     command.
     """
     __tracebackhide__ = True
+    check_tolerance(tolerance, "tolerance")
+    check_tolerance(default_tolerance, "default_tolerance")
     model = model or _report_model(report)
     nodeid = nodeid or _current_nodeid()
     if update:
         source = f"recorded with: {record_command(model, nodeid, command_options)}"
         return write(report, baseline, baseline_dir, metrics=metrics, source=source)
     path, _ = resolve(baseline, baseline_dir)
+    _refuse_non_file(path)
     if not path.is_file():
         raise BaselineError(
             f"Baseline {baseline!r} does not exist yet: no {path} and no shipped baseline of that "

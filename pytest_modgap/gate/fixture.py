@@ -70,6 +70,17 @@ def _marker_problem(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None
     return None
 
 
+def _tolerance_problem(tolerance: object) -> str | None:
+    """The failure message for a ``tolerance=`` that is not a finite number >= 0, else None."""
+    from pytest_modgap.gate.baseline import check_tolerance
+
+    try:
+        check_tolerance(tolerance, "tolerance")
+    except ModgapError as exc:
+        return f"modgap: {exc}"
+    return None
+
+
 class ModgapFixture:
     """What a modgap test receives: the model under test, and measure / check helpers.
 
@@ -129,6 +140,9 @@ class ModgapFixture:
         failure shows reference | candidate | difference (95% CI) | tolerance | verdict per metric.
         """
         __tracebackhide__ = True
+        problem = _tolerance_problem(tolerance)  # before any model is loaded or pair embedded
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
         reference = reference or self._session.options.reference_model
         if not reference:
             pytest.fail(

@@ -88,21 +88,17 @@ def pytest_runtest_makereport(
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Ship a worker's results to the xdist controller, or write --modgap-json."""
+    """Ship a worker's results to the xdist controller, or write --modgap-json and
+    --modgap-report-dir (a failure is one line of the summary, which still prints)."""
     config = session.config
     state = config.stash[_SESSION]
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["modgap"] = state.to_json()
         return
-    if state.options.json is not None:
-        from pytest_modgap.gate.summary import write_json
+    from pytest_modgap.gate.summary import write_outputs
 
-        write_json(state, state.options.json)
-    if state.options.report_dir is not None and state.measurements:
-        from pytest_modgap.gate.summary import write_report
-
-        write_report(state, state.options.report_dir)
+    write_outputs(state)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -121,11 +117,13 @@ def pytest_terminal_summary(
         return  # an xdist worker: the controller prints the merged summary
     from pytest_modgap.gate.summary import terminal_lines
 
-    lines = terminal_lines(config.stash[_SESSION])
+    state = config.stash[_SESSION]
+    lines = terminal_lines(state)
     if lines:
         terminalreporter.section("modgap")
+        failures = set(state.write_errors.values())
         for line in lines:
-            terminalreporter.line(line)
+            terminalreporter.line(line, red=line in failures)
 
 
 @pytest.fixture

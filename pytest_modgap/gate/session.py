@@ -5,11 +5,14 @@ One ModgapSession per run and per xdist worker; workers ship ``to_json()`` to th
 
 from __future__ import annotations
 
+import math
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import pytest
+
+from pytest_modgap.gate.outputs import file_problem, folder_problem
 
 if TYPE_CHECKING:
     from pytest_modgap.embedding.measurement import LoadedModel
@@ -142,7 +145,9 @@ class ModgapOptions(NamedTuple):
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ModgapOptions:
-        """Read every option; a UsageError naming the ini key for a value of the wrong type."""
+        """Read every option; a UsageError naming the option or its ini key for a value of the
+        wrong type, a tolerance that is not a finite number >= 0, or an output path that cannot be
+        written (so the run stops before its first test, not after its last)."""
         values: dict[str, Any] = {}
         for spec in OPTIONS:
             value = _read(config, spec)
@@ -151,7 +156,54 @@ class ModgapOptions(NamedTuple):
         values.setdefault("baseline_dir", config.rootpath / "baselines")
         models = values.pop("model", ())
         dims = _dimensions(values.pop("truncate_dim", None))
-        return cls(models=tuple(models), truncate_dims=dims, **values)
+        options = cls(models=tuple(models), truncate_dims=dims, **values)
+        _check_tolerance(config, options.tolerance)
+        _check_outputs(config, options)
+        return options
+
+
+_SPECS = {spec.name: spec for spec in OPTIONS}
+
+
+def _given(config: pytest.Config, name: str, value: object) -> str:
+    """How the user set option ``name``: ``--modgap-json=x`` or ``ini option modgap_json = x``."""
+    spec = _SPECS[name]
+    if config.getoption(spec.dest) not in (None, [], False):
+        return f"{spec.flag}={value}"
+    if config.inipath is not None and str(config.getini(spec.dest) or "").strip():
+        return f"ini option {spec.dest} = {value} (in {config.inipath.name})"
+    return f"{spec.flag} (default {value})"
+
+
+def _check_tolerance(config: pytest.Config, tolerance: float) -> None:
+    """A UsageError unless the default tolerance is finite and >= 0: every comparison with NaN is
+    false, so NaN (or infinity) would pass every check, and a negative value fail every one."""
+    if not (math.isfinite(tolerance) and tolerance >= 0.0):
+        raise pytest.UsageError(
+            f"{_given(config, 'tolerance', tolerance)}: a tolerance must be a finite number >= 0, "
+            f"the absolute change a metric may make (e.g. --modgap-tolerance=0.02); NaN or "
+            f"infinity would pass every check, and a negative value fail every one."
+        )
+
+
+def _check_outputs(config: pytest.Config, options: ModgapOptions) -> None:
+    """A UsageError naming the option when --modgap-json, --modgap-report-dir or (with
+    --modgap-update) the baseline folder cannot be written; missing folders are fine, they are
+    created."""
+    problems = []
+    if options.json is not None:
+        problems.append(("json", options.json, file_problem(options.json)))
+    if options.report_dir is not None:
+        problems.append(("report_dir", options.report_dir, folder_problem(options.report_dir)))
+    baseline_dir = options.baseline_dir
+    if options.update or (baseline_dir.exists() and not baseline_dir.is_dir()):
+        problems.append(("baseline_dir", baseline_dir, folder_problem(baseline_dir)))
+    for name, path, problem in problems:
+        if problem is not None:
+            raise pytest.UsageError(
+                f"{_given(config, name, path)}: {problem}. Give a path this run can write "
+                f"(missing folders are created)."
+            )
 
 
 def _dimensions(text: str | None) -> tuple[int, ...]:
@@ -287,7 +339,9 @@ class ModgapSession:
         """Node ids of tests that failed because their model is worse than the reference."""
         self._models: dict[str, LoadedModel] = {}
         self._reports: dict[MeasureKey, Report] = {}
-        self._comparisons: dict[tuple[MeasureKey, str], ModelComparison] = {}
+        self._comparisons: dict[tuple[MeasureKey, str, float], ModelComparison] = {}
+        self.write_errors: dict[str, str] = {}
+        """Option name -> the one-line failure of writing its output at the end of the run."""
 
     def key(
         self,
@@ -357,8 +411,11 @@ class ModgapSession:
 
     def compare(self, key: MeasureKey, reference: str, tolerance: float | None) -> ModelComparison:
         """``key.model`` against ``reference`` on the same sampled pairs (paired bootstrap), once
-        per session; recorded for the summary and the JSON artefact."""
-        found = self._comparisons.get((key, reference))
+        per session and tolerance (the verdicts depend on it); recorded for the summary and the
+        JSON artefact."""
+        tolerance = tolerance if tolerance is not None else self.options.tolerance
+        memo = (key, reference, tolerance)
+        found = self._comparisons.get(memo)
         if found is not None:
             return found
         from pytest_modgap.embedding.measurement import embed_sample
@@ -386,10 +443,10 @@ class ModgapSession:
             embedded[1],
             n_boot=options.n_boot,
             seed=key.seed,
-            tolerance=tolerance if tolerance is not None else options.tolerance,
+            tolerance=tolerance,
         )
         result = ModelComparison(key, reference, comparison)
-        self._comparisons[(key, reference)] = result
+        self._comparisons[memo] = result
         self.comparisons.append(
             {
                 "candidate": key.model,

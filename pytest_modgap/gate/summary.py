@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pytest_modgap.errors import ModgapError
 from pytest_modgap.gate.session import ModgapSession
 
 KEY_METRICS = ("centroid_gap", "alignment", "separation", "auc", "image_cone")
@@ -20,9 +21,10 @@ _ALWAYS = ("passed", "regressed", "updated", "skipped")
 
 
 def terminal_lines(session: ModgapSession) -> list[str]:
-    """The lines of the ``modgap`` summary section; empty when no modgap test ran."""
+    """The lines of the ``modgap`` summary section; empty when no modgap test ran and every
+    output was written."""
     if not session.outcomes and not session.measurements:
-        return []
+        return list(session.write_errors.values())
     counts = session.counts()
     shown = [f"{count} {name}" for name, count in counts.items() if count or name in _ALWAYS]
     lines = ["modgap tests: " + ", ".join(shown)]
@@ -50,11 +52,46 @@ def terminal_lines(session: ModgapSession) -> list[str]:
     )
     for path, dataset in updated:
         lines.append(f"updated baseline {path} (data set {dataset})")
-    if session.options.json is not None:
-        lines.append(f"results written to {session.options.json}")
-    if session.options.report_dir is not None and session.measurements:
-        lines.append(f"figures and index.html written to {session.options.report_dir}")
+    options = session.options
+    if options.json is not None:
+        lines.append(session.write_errors.get("json") or f"results written to {options.json}")
+    if options.report_dir is not None and session.measurements:
+        lines.append(
+            session.write_errors.get("report_dir")
+            or f"figures and index.html written to {options.report_dir}"
+        )
     return lines
+
+
+def write_outputs(session: ModgapSession) -> None:
+    """Write --modgap-json and --modgap-report-dir at the end of the run.
+
+    Their paths were checked before the first test; what fails now (a disk gone read-only or
+    full, a folder deleted during the run) goes into ``session.write_errors`` as one line of the
+    summary, since a traceback here would cost the whole summary of the run.
+    """
+    options = session.options
+    if options.json is not None:
+        try:
+            write_json(session, options.json)
+        except (OSError, ModgapError) as error:
+            session.write_errors["json"] = _not_written("--modgap-json", options.json, error)
+    if options.report_dir is not None and session.measurements:
+        try:
+            write_report(session, options.report_dir)
+        except (OSError, ModgapError) as error:
+            session.write_errors["report_dir"] = _not_written(
+                "--modgap-report-dir", options.report_dir, error
+            )
+
+
+def _not_written(flag: str, path: Path, error: Exception) -> str:
+    """``modgap: could not write --modgap-json=PATH (Read-only file system: PATH)`` on one line."""
+    if isinstance(error, OSError) and error.strerror:
+        reason = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    else:
+        reason = str(error)
+    return f"modgap: could not write {flag}={path} ({' '.join(reason.split())})"
 
 
 def _sweep_lines(session: ModgapSession) -> list[str]:

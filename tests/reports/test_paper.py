@@ -276,14 +276,16 @@ def test_remote_code_needs_trust_remote_code(
     model.mkdir()
     config = {"model_type": "jina_clip", "auto_map": {"AutoModel": "modeling_clip.JinaCLIPModel"}}
     (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    message = _error(["paper", "--coco", str(folders["coco"]), "--model", str(model)], capsys)
+    argv = ["paper", "--coco", str(folders["coco"]), "--samples", "10", "--model", str(model)]
+    message = _error(argv, capsys)
     assert "its own Python code" in message and "--trust-remote-code" in message
 
 
 def test_precomputed_embeddings_are_refused(
     folders: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["paper", "--coco", str(folders["coco"]), "--model", "embeddings:vectors.npz"]
+    argv = ["paper", "--coco", str(folders["coco"]), "--samples", "10"]
+    argv += ["--model", "embeddings:vectors.npz"]
     assert "precomputed embeddings belong to one data set" in _error(argv, capsys)
 
 
