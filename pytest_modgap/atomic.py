@@ -6,7 +6,10 @@ A killed run or two concurrent writers (xdist workers) never leave a half-writte
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,3 +50,32 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """``write_bytes_atomic`` for UTF-8 text."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def remove_orphaned_temp_files(folder: Path, targets: str, older_than_s: float) -> list[Path]:
+    """Delete the temp files ``atomic_writer`` left in ``folder`` for targets whose name matches the
+    regular expression ``targets``, when last written more than ``older_than_s`` seconds ago.
+
+    A killed writer (SIGKILL, power loss) leaves its ``.<target>.<random>.tmp`` behind. A live
+    writer's file is younger, since every write moves its mtime; should a writer stall longer than
+    ``older_than_s`` and lose its file, its rename fails with FileNotFoundError and the target keeps
+    its old content. Best effort: a file that cannot be listed or removed is left where it is.
+    Returns the files removed.
+    """
+    name = re.compile(rf"\.(?:{targets})\.[a-z0-9_]+\.tmp")
+    cutoff = time.time() - older_than_s
+    removed: list[Path] = []
+    try:
+        with os.scandir(folder) as scan:
+            entries = [entry for entry in scan if name.fullmatch(entry.name)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # removed by another process meanwhile, or not ours to remove
+            continue
+    return removed

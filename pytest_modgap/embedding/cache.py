@@ -15,17 +15,26 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pytest_modgap.atomic import atomic_writer
+from pytest_modgap.atomic import atomic_writer, remove_orphaned_temp_files
 from pytest_modgap.embedding.embeddings import Embeddings
 
-FORMAT_VERSION = "1"
-"""Bumped whenever entries written by older versions must no longer be read (part of every key)."""
+FORMAT_VERSION = "2"
+"""Bumped whenever entries written by older versions must no longer be read (part of every key).
+2: images are decoded by every PIL mode's own rules and turned upright by EXIF orientation."""
 
 _ARRAYS = ("image", "text", "text2")
 
+ORPHAN_AGE_S = 3600.0
+"""An entry's temp file last written longer ago than this was left by a killed writer: removed
+by ``EmbeddingCache.sweep``."""
+
+_ENTRY_NAME = r"[0-9a-f]{64}\.npz"
+_swept: set[Path] = set()
+
 
 class CacheWarning(UserWarning):
-    """A cache entry could not be read or written; the run goes on without it."""
+    """The cache cannot serve a model or an entry (unreadable or unwritable entry, a model with no
+    fingerprint); the run goes on and embeds without it."""
 
 
 def default_cache_dir() -> Path:
@@ -45,11 +54,23 @@ class EmbeddingCache:
     Writers never leave a partial entry: each writes a temporary file in the same folder, syncs it
     and renames it over the entry, so concurrent writers of one key (xdist workers) each replace
     the entry with a complete file. An unreadable entry is a miss with a ``CacheWarning``; the next
-    ``put`` replaces it.
+    ``put`` replaces it. The first ``get`` or ``put`` of a process on a root removes the temp files
+    that killed writers left there (``sweep``).
     """
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = default_cache_dir() if root is None else Path(root)
+
+    def sweep(self) -> list[Path]:
+        """Remove the entries' temp files last written over ``ORPHAN_AGE_S`` ago: a writer killed
+        between creating and renaming its temp file leaves it behind, and nothing else would.
+
+        Only names of this cache's own temp files (``.<key>.npz.<random>.tmp``) are touched, never
+        a younger one that a live writer (another xdist worker) may still be writing. Returns the
+        files removed.
+        """
+        _swept.add(self.root)
+        return remove_orphaned_temp_files(self.root, _ENTRY_NAME, ORPHAN_AGE_S)
 
     @staticmethod
     def key(**parts: str) -> str:
@@ -71,6 +92,8 @@ class EmbeddingCache:
     def get(self, key: str) -> Embeddings | None:
         """The entry for ``key``, or ``None`` when there is none or it cannot be read."""
         path = self.path(key)
+        if self.root not in _swept:
+            self.sweep()
         try:
             with np.load(path, allow_pickle=False) as entry:
                 if str(entry["format"]) != FORMAT_VERSION:
@@ -95,6 +118,8 @@ class EmbeddingCache:
     def put(self, key: str, embeddings: Embeddings) -> None:
         """Store ``embeddings`` under ``key``; failing to write warns instead of failing the run."""
         path = self.path(key)
+        if self.root not in _swept:
+            self.sweep()
         try:
             with atomic_writer(path) as handle:
                 _write_npz(handle, embeddings)

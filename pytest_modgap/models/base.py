@@ -50,8 +50,9 @@ class Encoder(Protocol):
     spec: str
     """The model spec the user gave (``openai/clip-vit-base-patch32``, a directory, ``mod:f``)."""
 
-    def fingerprint(self) -> str:
-        """A string that changes whenever the vectors could change (weights, revision, dtype)."""
+    def fingerprint(self) -> str | None:
+        """A string that changes whenever the vectors could change (weights, revision, dtype), or
+        None when the encoder cannot tell: its vectors are then never cached."""
         ...
 
     def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:

@@ -1,6 +1,12 @@
 """Wrap the object a user's ``module:factory`` builds (anything with encode_images / encode_texts).
 
 The escape hatch for models no built-in family covers; also converts what such objects return.
+
+Caching: the spec names code, not weights, so a factory that loads a new checkpoint under the same
+spec would be served the old checkpoint's embeddings. Its embeddings are therefore cached only when
+the object has a ``fingerprint()`` method returning a string that changes with everything that
+changes its vectors (a hash of the checkpoint file, a commit or a version tag); without one every
+run embeds again and the pipeline warns once per spec.
 """
 
 from __future__ import annotations
@@ -88,14 +94,31 @@ class FactoryEncoder:
         self.wrapped = wrapped
         self.batch_size = batch_size
 
-    def fingerprint(self) -> str:
-        """The spec, plus the object's own ``fingerprint()`` when it has one.
+    def fingerprint(self) -> str | None:
+        """The spec plus the object's own ``fingerprint()``; None (never cached) without one.
 
-        Without one, only the spec identifies the vectors: a factory whose weights change under
-        the same spec should define ``fingerprint()`` so cached embeddings are not reused.
+        The spec alone cannot identify the vectors: the factory may load other weights under it.
+        An object whose ``fingerprint()`` returns None cannot tell either.
         """
         own = getattr(self.wrapped, "fingerprint", None)
-        return f"factory:{self.spec}|{own()}" if callable(own) else f"factory:{self.spec}"
+        if not callable(own):
+            return None
+        try:
+            value = own()
+        except Exception as exc:  # whatever the user's method raises, report it in one paragraph
+            raise EncoderError(
+                f"Model spec {self.spec!r}: {type(self.wrapped).__name__}.fingerprint() raised "
+                f"{type(exc).__name__}: {exc}. Fix the method, or remove it to run uncached."
+            ) from exc
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise EncoderError(
+                f"Model spec {self.spec!r}: {type(self.wrapped).__name__}.fingerprint() returned "
+                f"an object of type {type(value).__name__}, not a str. Return a str that changes "
+                f"whenever the weights change (or None: the embeddings are then not cached)."
+            )
+        return f"factory:{self.spec}|{value}"
 
     def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """The wrapped ``encode_images`` on RGB images, in batches of ``batch_size``."""

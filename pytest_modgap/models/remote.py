@@ -5,13 +5,17 @@ Loaded with trust_remote_code (only when allowed) and driven by their encode_ima
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pytest_modgap.errors import EncoderError
+from pytest_modgap.models.content_hash import file_digest
 from pytest_modgap.models.device import (
     default_batch_size,
     dtype_name,
@@ -163,12 +167,14 @@ class RemoteCodeEncoder:
         )
 
     def fingerprint(self) -> str:
-        """Recipe, code entry point, weights, dtype and every option that changes the vectors."""
+        """Recipe, code entry point, the code itself, weights, dtype and every option that changes
+        the vectors."""
         if self._fingerprint is None:
             self._fingerprint = "|".join(
                 (
                     RECIPE,
                     str(self.source.remote_code_class),
+                    f"code={_code_digest(self.source.spec, type(self.model))}",
                     self.source.fingerprint(),
                     dtype_name(self.dtype),
                     f"task={self.task}",
@@ -241,6 +247,30 @@ def _choose_task(spec: str, model: Any, task: str | None) -> str | None:
             f"Model {spec!r} has no task {task!r}; its tasks are {available}. Pass one of those."
         )
     return task
+
+
+def _code_digest(spec: str, model_class: type) -> str:
+    """sha256 of the Python files beside the module that defines ``model_class``.
+
+    The weights' fingerprint does not pin the code: an auto_map entry ``org/repo--module.Class``
+    (jina-clip-v2's) loads code from another repo at whatever commit its main branch is at. The
+    files are hashed where transformers put the code it ran (its modules cache), whatever it came
+    from.
+    """
+    module = sys.modules.get(model_class.__module__)
+    module_file = getattr(module, "__file__", None)
+    if module_file is None:
+        return "unknown"
+    digest = hashlib.sha256()
+    for path in sorted(Path(module_file).parent.glob("*.py")):
+        try:
+            digest.update(f"{path.name}\0{file_digest(path)}\0".encode())
+        except OSError as exc:
+            raise EncoderError(
+                f"Model {spec!r}: cannot read its code {path} to fingerprint the model for the "
+                f"embedding cache ({exc.strerror or exc}). Make the file readable."
+            ) from exc
+    return digest.hexdigest()
 
 
 def _keywords(method: Callable[..., Any]) -> set[str]:

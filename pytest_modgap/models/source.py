@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_modgap.errors import EncoderError
+from pytest_modgap.models.content_hash import file_digest
 
 # A Hugging Face repo id: "name" or "namespace/name".
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
-
-# Files up to this size are hashed whole; larger ones (multi-GB shards) by size, mtime and their
-# first and last MiB, which keeps fingerprinting a 7B checkpoint under a second.
-_FULL_HASH_LIMIT = 64 * 1024 * 1024
-_SAMPLE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,14 +59,15 @@ class ModelSource:
     def fingerprint(self) -> str:
         """Identifies these exact weights: the commit of a hub snapshot, or a hash of a directory.
 
-        A hub commit is content-addressed already. A local directory is hashed file by file (every
-        non-hidden file, so config and tokenizer changes count too): whole files up to 64 MiB, and
-        for larger files their size, modification time and first and last MiB. Rewriting a large
-        shard therefore changes the fingerprint even when its size stays the same.
+        A hub commit pins every file of the snapshot (its files are links to blobs named by their
+        content hash), so nothing is read. A local directory is hashed whole, file by file (every
+        non-hidden file, so config and tokenizer changes count too): a same-size rewrite with the
+        old mtime kept (``cp -p``, ``rsync -t``, tar) changes the fingerprint. Each file is read
+        once per process (``content_hash.file_digest``): under a second per GB on two cores.
         """
         if self.repo_id is not None:
             return f"hub:{self.repo_id}@{self.commit}"
-        return f"dir-sha256:{_directory_digest(self.directory)}"
+        return f"dir-sha256:{_directory_digest(self.spec, self.directory)}"
 
 
 def resolve_model_source(spec: str) -> ModelSource:
@@ -180,8 +177,8 @@ def _read_config(spec: str, config_path: Path) -> dict[str, Any]:
     return config
 
 
-def _directory_digest(directory: Path) -> str:
-    """sha256 over the names and contents of every non-hidden file under ``directory``."""
+def _directory_digest(spec: str, directory: Path) -> str:
+    """sha256 over the name and whole-content hash of every non-hidden file under ``directory``."""
     digest = hashlib.sha256()
     files = sorted(
         path
@@ -190,15 +187,13 @@ def _directory_digest(directory: Path) -> str:
         and not any(part.startswith(".") for part in path.relative_to(directory).parts)
     )
     for path in files:
-        stat = path.stat()
-        digest.update(f"{path.relative_to(directory).as_posix()}\0{stat.st_size}\0".encode())
-        with path.open("rb") as handle:
-            if stat.st_size <= _FULL_HASH_LIMIT:
-                for block in iter(lambda: handle.read(_SAMPLE_BYTES), b""):
-                    digest.update(block)
-            else:
-                digest.update(f"{stat.st_mtime_ns}\0".encode())
-                digest.update(handle.read(_SAMPLE_BYTES))
-                handle.seek(stat.st_size - _SAMPLE_BYTES)
-                digest.update(handle.read(_SAMPLE_BYTES))
+        try:
+            content = file_digest(path)
+        except OSError as exc:
+            raise EncoderError(
+                f"Model spec {spec!r}: cannot read {path} to fingerprint the model for the "
+                f"embedding cache ({exc.strerror or exc}). Make the file readable, or move it out "
+                f"of the model directory."
+            ) from exc
+        digest.update(f"{path.relative_to(directory).as_posix()}\0{content}\0".encode())
     return digest.hexdigest()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pytest_modgap.atomic import atomic_writer
 from pytest_modgap.embedding import cache as cache_module
 from pytest_modgap.embedding.cache import CacheWarning, EmbeddingCache, default_cache_dir
 from pytest_modgap.embedding.embeddings import Embeddings
@@ -179,3 +182,47 @@ def test_concurrent_writers_never_leave_a_broken_entry(tmp_path: Path) -> None:
     assert final is not None
     assert any(np.array_equal(final.text, c.text) for c in candidates)
     assert [p.name for p in tmp_path.iterdir()] == [f"{key}.npz"]  # no temporary files left
+
+
+def backdate(path: Path, seconds: float) -> Path:
+    """Set the mtime of ``path`` ``seconds`` into the past, as a writer killed then would leave it."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def write(path: Path, age_s: float = 0.0) -> Path:
+    path.write_bytes(b"some bytes")
+    return backdate(path, age_s)
+
+
+def test_temp_files_of_killed_writers_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    key = cache.key(**PARTS)
+    hours = 2 * 3600
+    orphan = write(tmp_path / f".{key}.npz.k1ll3d_x.tmp", hours)
+    live = write(tmp_path / f".{key}.npz.wr1t1ng_.tmp")
+    kept = [
+        live,
+        write(tmp_path / f"{'e' * 64}.npz", hours),  # an entry, however old
+        write(tmp_path / ".notes.txt.abcdefgh.tmp", hours),  # another writer's temp file
+        write(tmp_path / f".{'e' * 63}.npz.abcdefgh.tmp", hours),  # not a key
+    ]
+    assert cache.get(key) is None
+    assert not orphan.exists(), "a killed writer's temp file was left behind"
+    assert all(path.exists() for path in kept)
+
+
+def test_sweep_matches_the_atomic_writers_temp_names(tmp_path: Path) -> None:
+    """A writer that stalled past the age limit loses its temp file and keeps the old entry."""
+    cache = EmbeddingCache(tmp_path)
+    key = cache.key(**PARTS)
+    cache.put(key, embeddings(0))
+    with pytest.raises(FileNotFoundError), atomic_writer(cache.path(key)) as handle:
+        handle.write(b"a stalled write")
+        (temp,) = tmp_path.glob(".*.tmp")
+        backdate(temp, cache_module.ORPHAN_AGE_S + 60)
+        assert cache.sweep() == [temp]
+    loaded = cache.get(key)
+    assert loaded is not None
+    assert_same(loaded, embeddings(0))

@@ -103,10 +103,43 @@ def test_device_is_passed_only_to_factories_that_take_it() -> None:
     assert isinstance(on_device, FactoryEncoder) and on_device.wrapped.device == "cpu"
 
 
-def test_fingerprint_is_the_spec_plus_the_objects_own() -> None:
-    assert load_encoder(f"{HERE}:build_plain").fingerprint() == f"factory:{HERE}:build_plain"
+def test_fingerprint_is_the_spec_plus_the_objects_own_and_none_without_one() -> None:
+    """The spec names code, not weights: without the object's own fingerprint nothing is cached."""
+    assert load_encoder(f"{HERE}:build_plain").fingerprint() is None
     fingerprinted = load_encoder(f"{HERE}:build_fingerprinted").fingerprint()
     assert fingerprinted == f"factory:{HERE}:build_fingerprinted|weights-v7"
+    assert FactoryEncoder("m:f", Unsure()).fingerprint() is None
+
+
+class Unsure(MeanColourEncoder):
+    def fingerprint(self) -> str | None:
+        return None
+
+
+class BadFingerprint(MeanColourEncoder):
+    def __init__(self, value: object) -> None:
+        super().__init__()
+        self.value = value
+
+    def fingerprint(self) -> object:
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value
+
+
+@pytest.mark.parametrize(
+    ("value", "pattern"),
+    [
+        (7, "returned an object of type int, not a str"),
+        (OSError("no checkpoint"), "raised OSError: no ch"),
+    ],
+)
+def test_unusable_own_fingerprint_is_a_clear_error(value: object, pattern: str) -> None:
+    with pytest.raises(EncoderError, match=pattern) as error:
+        FactoryEncoder("pkg.mod:build", BadFingerprint(value)).fingerprint()
+    assert "'pkg.mod:build'" in str(error.value) and "BadFingerprint.fingerprint()" in str(
+        error.value
+    )
 
 
 def test_factory_in_a_user_module_on_sys_path(

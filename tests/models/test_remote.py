@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
+import huggingface_hub.constants
 import pytest
 import torch
 
@@ -15,8 +19,8 @@ from pytest_modgap.models.remote import RemoteCodeEncoder
 from tests.models.tiny_models import CLIP_DIM, build_remote_dir, sample_images
 
 
-def load_remote(directory: Path, **options: Any) -> RemoteCodeEncoder:
-    encoder = load_encoder(str(directory), device="cpu", trust_remote_code=True, **options)
+def load_remote(spec: Path | str, **options: Any) -> RemoteCodeEncoder:
+    encoder = load_encoder(str(spec), device="cpu", trust_remote_code=True, **options)
     assert isinstance(encoder, RemoteCodeEncoder)
     return encoder
 
@@ -89,3 +93,36 @@ def test_remote_model_without_image_tower_is_refused(tmp_path: Path) -> None:
     directory = build_remote_dir(tmp_path / "fake_text_only_remote", "text-only")
     with pytest.raises(EncoderError, match="FakeTextOnlyModel, which has no encode_image"):
         load_remote(directory)
+
+
+def test_code_from_another_repo_is_part_of_the_fingerprint(
+    v4_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """jina-clip-v2's auto_map loads code from another repo's main branch, which the weights'
+    commit does not pin: a new commit there must not be served the old code's embeddings."""
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    weights = hub_repo(cache, "org/fake-v4", secrets.token_hex(20))
+    shutil.copytree(v4_dir, weights, dirs_exist_ok=True)
+    (weights / "modeling_fake_jina.py").unlink()
+    config = json.loads((weights / "config.json").read_text())
+    auto_map = {name: f"org/impl--{entry}" for name, entry in config["auto_map"].items()}
+    (weights / "config.json").write_text(json.dumps({**config, "auto_map": auto_map}))
+    code = (v4_dir / "modeling_fake_jina.py").read_text()
+    fingerprints = []
+    for version in (code, code + "\nNEW_CODE = 2\n"):
+        (hub_repo(cache, "org/impl", secrets.token_hex(20)) / "modeling_fake_jina.py").write_text(
+            version
+        )
+        fingerprints.append(load_remote("org/fake-v4").fingerprint())
+    assert fingerprints[0] != fingerprints[1], "the remote code changed, the fingerprint did not"
+
+
+def hub_repo(cache: Path, repo_id: str, commit: str) -> Path:
+    """An empty snapshot of ``repo_id`` at ``commit`` in a hub cache, which main now points at."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    return snapshot
