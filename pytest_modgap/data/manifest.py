@@ -14,6 +14,23 @@ from pytest_modgap.data.pairset import PairSet
 from pytest_modgap.errors import DatasetError
 
 _EXAMPLE = '{"image": "img/0001.jpg", "texts": ["a dog on grass", "a brown dog"], "label": "dog"}'
+_SHOWN_CHARS = 60
+_SHOWN_PATH_CHARS = 240
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _cut(text: str, limit: int = _SHOWN_CHARS) -> str:
+    """``text`` with its middle cut out past ``limit`` characters, so that a huge value cannot
+    flood an error message (both ends stay: a path's file name is at its end)."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 3) // 2
+    return f"{text[:half]}...{text[-half:]}"
+
+
+def _short(value: Any) -> str:
+    """A short prefix of ``repr(value)``."""
+    return _cut(repr(value))
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,14 @@ def _parse_line(path: Path, number: int, line: str) -> _Row:
             f"{where} is not valid JSON ({exc.msg} at column {exc.colno}). Each line must be one "
             f"complete JSON object, e.g. {_EXAMPLE}."
         ) from exc
+    except (ValueError, RecursionError) as exc:
+        # An integer of more than 4,300 digits (ValueError), or arrays / objects nested thousands
+        # deep (RecursionError): valid JSON, but nothing a manifest line needs.
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise DatasetError(
+            f"{where} cannot be read as JSON ({reason}). Each line must be one JSON object with "
+            f"short values, e.g. {_EXAMPLE}."
+        ) from exc
     if not isinstance(record, dict):
         raise DatasetError(
             f"{where} is a JSON {type(record).__name__}, not an object. Each line must be one JSON "
@@ -91,7 +116,7 @@ def _parse_line(path: Path, number: int, line: str) -> _Row:
 
     image = record.get("image")
     if not isinstance(image, str) or not image:
-        found = "is missing" if image is None else f"is {image!r}, not a non-empty string"
+        found = "is missing" if image is None else f"is {_short(image)}, not a non-empty string"
         raise DatasetError(
             f'{where}: "image" {found}. Give the image file as a path relative to the manifest\'s '
             f"folder, e.g. {_EXAMPLE}."
@@ -102,15 +127,27 @@ def _parse_line(path: Path, number: int, line: str) -> _Row:
     # bool is an int subclass, but a true/false label is almost surely a mistake.
     if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str))):
         raise DatasetError(
-            f'{where}: "label" is {label!r}; it must be an integer or a string class name (or be '
-            f"left out on every line)."
+            f'{where}: "label" is {_short(label)}; it must be an integer or a string class name '
+            f"(or be left out on every line)."
+        )
+    if isinstance(label, int) and not _INT64[0] <= label <= _INT64[1]:
+        raise DatasetError(
+            f'{where}: "label" is {_short(label)}, outside the 64-bit integer range; number the '
+            f"classes with small integers, or name them with strings."
         )
 
     image_path = path.parent / image
-    if not image_path.is_file():
+    try:
+        exists = image_path.is_file()
+    except OSError as exc:  # a name too long for the file system, for one
         raise DatasetError(
-            f"{where} names image {image_path}, which does not exist. Image paths are relative to "
-            f"the manifest's folder ({path.parent}); fix the path or add the file."
+            f"{where} names image {_cut(str(image_path), _SHOWN_PATH_CHARS)}, which cannot be looked up "
+            f"({exc.strerror or exc}). Fix the path in the manifest."
+        ) from exc
+    if not exists:
+        raise DatasetError(
+            f"{where} names image {_cut(str(image_path), _SHOWN_PATH_CHARS)}, which does not exist. Image paths "
+            f"are relative to the manifest's folder ({path.parent}); fix the path or add the file."
         )
     return _Row(line=number, image=image_path, text=text, text2=text2, label=label)
 
@@ -126,19 +163,19 @@ def _parse_texts(where: str, record: dict[str, Any]) -> tuple[str, str | None]:
         text = record["text"]
         if not isinstance(text, str):
             raise DatasetError(
-                f'{where}: "text" is {text!r}, not a string. Give the caption as a JSON string, '
-                f'or a list of strings under "texts".'
+                f'{where}: "text" is {_short(text)}, not a string. Give the caption as a JSON '
+                f'string, or a list of strings under "texts".'
             )
         return text, None
     if "texts" in record:
         texts = record["texts"]
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             raise DatasetError(
-                f'{where}: "texts" is {texts!r}; it must be a non-empty list of strings (the '
-                f"caption, then optionally a second caption)."
+                f'{where}: "texts" is {_short(texts)}; it must be a non-empty list of strings '
+                f"(the caption, then optionally a second caption)."
             )
         return texts[0], texts[1] if len(texts) > 1 else None
-    keys = ", ".join(sorted(record)) or "none"
+    keys = _cut(", ".join(sorted(record))) or "none"
     raise DatasetError(
         f'{where} has no caption: it needs "text" (a string) or "texts" (a list of strings); its '
         f"keys are: {keys}."

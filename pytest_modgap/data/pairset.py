@@ -19,6 +19,42 @@ ImageSource = Path | np.ndarray
 """A path to an image file, or an HxWx3 uint8 RGB array."""
 
 
+def sample_rows(n: int, samples: int | None, seed: int, source: str) -> list[int] | None:
+    """The sorted rows of ``samples`` of ``n`` pairs drawn without replacement with ``seed``.
+
+    None means every pair, in order: for ``samples=None`` and for ``samples == n``. Asking for more
+    pairs than ``source`` (e.g. "data set 'coco'") holds is an error, not a silent clamp: the
+    report would record the larger count, and a gate asked for 1,000 pairs must not pass on 200.
+    """
+    if samples is None:
+        return None
+    if samples < 2:
+        raise DatasetError(
+            f"samples={samples} for {source}: the metrics compare pairs with each other and need "
+            f"at least 2."
+        )
+    if samples > n:
+        raise DatasetError(
+            f"samples={samples} asks for more pairs than {source} holds ({n}). Ask for at most "
+            f"{n} (the samples= of the modgap marker or of measure(), --modgap-samples, or the "
+            f"modgap command's --samples), or leave samples unset (--samples all) to measure "
+            f"every pair."
+        )
+    if samples == n:
+        return None
+    chosen = np.sort(np.random.default_rng(seed).choice(n, size=samples, replace=False))
+    return [int(row) for row in chosen]
+
+
+def _surrogate_at(text: str) -> int | None:
+    """The index of the first lone surrogate in ``text`` (None when UTF-8 can encode it all)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
 @dataclass(frozen=True)
 class PairSet:
     """Matched pairs: ``images[i]`` is described by ``texts[i]`` (and ``texts2[i]`` when given).
@@ -53,6 +89,41 @@ class PairSet:
                 f"Data set {self.name!r} has {n} image-text pair(s); the metrics compare pairs with "
                 f"each other and need at least 2. Point the data set spec at a larger set."
             )
+        for label, captions in (("texts", self.texts), ("texts2", self.texts2)):
+            if captions is not None:
+                self._check_captions(label, captions)
+
+    def _check_captions(self, label: str, captions: Sequence[str]) -> None:
+        """Every caption is a str that UTF-8 can encode, or a DatasetError naming where it is from.
+
+        ``json`` accepts a lone UTF-16 surrogate ("\\ud800", half of an emoji split by some tool),
+        but no tokenizer and no cache key can encode one: refusing it here, where every loader's
+        pairs pass, names the caption's origin instead of failing deep inside a tokenizer.
+        One join and one encode: O(total caption length).
+        """
+        try:
+            "\n".join(captions).encode("utf-8")
+            return
+        except TypeError:
+            index = next(i for i, text in enumerate(captions) if not isinstance(text, str))
+            problem = f"is {type(captions[index]).__name__} {captions[index]!r:.60}, not a string"
+        except UnicodeEncodeError:
+            index, at = next(
+                (i, at)
+                for i, text in enumerate(captions)
+                if (at := _surrogate_at(text)) is not None
+            )
+            problem = (
+                f"holds a lone UTF-16 surrogate ({captions[index][at]!r} at character {at}), "
+                f"which is not a character: tokenizers cannot encode it (a JSON escape such as "
+                f'"\\ud83d" whose other half was cut off or dropped)'
+            )
+        source = f" ({self.description})" if self.description else ""
+        raise DatasetError(
+            f"Data set {self.name!r}{source}: the {'second ' if label == 'texts2' else ''}caption "
+            f"of {self.origin(index)} {problem}. Fix that caption in the file (write the whole "
+            f"character, or remove it) or leave the pair out."
+        )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -79,17 +150,11 @@ class PairSet:
     def sample(self, samples: int | None, seed: int = 0) -> PairSet:
         """``samples`` pairs drawn at random without replacement with ``seed`` (the paper: 1,000).
 
-        ``None``, or a count at least the size of the set, keeps every pair in its original order.
+        ``None``, or exactly the size of the set, keeps every pair in its original order; more
+        pairs than the set holds is a DatasetError (see ``sample_rows``).
         """
-        if samples is None or samples >= len(self):
-            return self
-        if samples < 2:
-            raise DatasetError(
-                f"samples={samples} for data set {self.name!r}: the metrics need at least 2 pairs."
-            )
-        rng = np.random.default_rng(seed)
-        chosen = np.sort(rng.choice(len(self), size=samples, replace=False))
-        return self.subset(chosen.tolist())
+        rows = sample_rows(len(self), samples, seed, f"data set {self.name!r}")
+        return self if rows is None else self.subset(rows)
 
     def fingerprint(self) -> str:
         """A SHA-256 over the content of every pair (image bytes, texts, groups), for cache keys."""

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pytest_modgap.data.pairset import PairSet
+from pytest_modgap.data.pairset import PairSet, sample_rows
 from pytest_modgap.data.specs import DEFAULT_DATASET, load_dataset
-from pytest_modgap.errors import ModgapError
 from pytest_modgap.metrics.engine import measure_embeddings
 from pytest_modgap.metrics.inputs import EmbeddingSet
 from pytest_modgap.metrics.report import Report
@@ -57,15 +56,15 @@ def load_model(
     return LoadedModel(spec=model, encoder=encoder)
 
 
-def sample_indices(n: int, samples: int | None, seed: int) -> np.ndarray:
-    """The rows ``PairSet.sample`` keeps: ``samples`` drawn without replacement with ``seed``, sorted."""
-    if samples is None or samples >= n:
-        return np.arange(n)
-    if samples < 2:
-        raise ModgapError(
-            f"samples={samples}: the metrics compare pairs with each other and need at least 2."
-        )
-    return np.sort(np.random.default_rng(seed).choice(n, size=samples, replace=False))
+def sample_indices(
+    n: int, samples: int | None, seed: int, source: str = "the embeddings"
+) -> np.ndarray:
+    """The rows ``PairSet.sample`` keeps: ``samples`` drawn without replacement with ``seed``, sorted.
+
+    More rows than ``n`` is a DatasetError naming ``source`` (``sample_rows``), never a clamp.
+    """
+    rows = sample_rows(n, samples, seed, source)
+    return np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
 
 
 def embed_sample(
@@ -122,7 +121,7 @@ def _embed_sample(
     encoder = model.encoder
     if isinstance(encoder, PrecomputedEmbeddings):
         image, text, text2, groups = encoder.load()
-        rows = sample_indices(len(image), samples, seed)
+        rows = sample_indices(len(image), samples, seed, f"embeddings file {encoder.path}")
         embedded: EmbeddingSet = (
             image[rows],
             text[rows],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -20,8 +21,10 @@ import numpy as np
 from PIL import Image
 
 from pytest_modgap.data.pairset import PairSet
+from pytest_modgap.embedding.cache import CacheWarning
 from pytest_modgap.embedding.embeddings import Embeddings
 from pytest_modgap.embedding.progress import Progress, progress_enabled
+from pytest_modgap.embedding.rgb import exif_orientation, orient_tensor, to_rgb
 from pytest_modgap.errors import DatasetError, EncoderError
 from pytest_modgap.models.base import Encoder, PixelEncoder
 
@@ -144,15 +147,22 @@ def embed_pairs_cached(
 
     The key covers the encoder fingerprint, its preprocessing recipe and dtype, the image pipeline,
     the content of every pair (so sampling with another seed is another key) and ``key_parts``.
-    ``cache=None`` always embeds.
+    ``cache=None`` always embeds, and so does an encoder whose fingerprint is None (a
+    ``module:factory`` object without ``fingerprint()``), with a ``CacheWarning`` once per spec.
     """
     if cache is None:
         return embed_pairs(
             pairs, encoder, batch_size=batch_size, num_workers=num_workers, progress=progress
         )
+    fingerprint = encoder.fingerprint()
+    if fingerprint is None:
+        _warn_uncached(encoder.spec)
+        return embed_pairs(
+            pairs, encoder, batch_size=batch_size, num_workers=num_workers, progress=progress
+        )
     preprocessing = encoder.preprocessing.key() if isinstance(encoder, PixelEncoder) else ""
     key = cache.key(
-        encoder=encoder.fingerprint(),
+        encoder=fingerprint,
         preprocessing=preprocessing,
         dtype=str(getattr(encoder, "dtype", "")),
         pipeline=image_pipeline(encoder),
@@ -167,6 +177,24 @@ def embed_pairs_cached(
     )
     cache.put(key, embeddings)
     return embeddings
+
+
+_warned_uncached: set[str] = set()
+
+
+def _warn_uncached(spec: str) -> None:
+    """Say once per process and spec that this model's embeddings are computed on every run."""
+    if spec in _warned_uncached:
+        return
+    _warned_uncached.add(spec)
+    warnings.warn(
+        f"Model {spec!r} is embedded on every run, never cached: its encoder has no fingerprint, "
+        f"so nothing would tell the cache that its weights changed. To cache it, give the object "
+        f"its factory returns a fingerprint() method returning a str that changes with the "
+        f"weights, such as a hash of the checkpoint file (README, 'Models').",
+        CacheWarning,
+        stacklevel=3,
+    )
 
 
 class _InlineExecutor(Executor):
@@ -242,10 +270,18 @@ def _checked_array(pairs: PairSet, index: int, array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def _where(pairs: PairSet, index: int) -> str:
+    """Pair ``index``'s image and origin, for error messages."""
+    return f"{pairs.images[index]} ({pairs.origin(index)})"
+
+
 def _decode_bytes(pairs: PairSet, index: int, data: bytes) -> Image.Image:
+    """An image file's bytes as upright 8-bit RGB (``rgb.to_rgb``'s rules), or a DatasetError."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return image.convert("RGB")
+            return to_rgb(image, _where(pairs, index))
+    except DatasetError:  # a ValueError too, but already names the image and says what to do
+        raise
     except _PIL_READ_ERRORS as exc:
         raise _read_error(pairs, index, exc) from exc
 
@@ -258,13 +294,17 @@ def _read_bytes(pairs: PairSet, index: int, path: Path) -> bytes:
 
 
 def _open_rgb(pairs: PairSet, index: int) -> Image.Image:
-    """Pair ``index``'s image as an RGB PIL image, or a DatasetError that names it."""
+    """Pair ``index``'s image as an upright 8-bit RGB PIL image (``rgb.to_rgb``'s rules: every PIL
+    mode scaled or refused, EXIF orientation applied, transparency on white), or a DatasetError
+    that names it."""
     source = pairs.images[index]
     if isinstance(source, np.ndarray):
         return Image.fromarray(_checked_array(pairs, index, source))
     try:
         with Image.open(source) as image:
-            return image.convert("RGB")
+            return to_rgb(image, _where(pairs, index))
+    except DatasetError:  # a ValueError too, but already names the image and says what to do
+        raise
     except _PIL_READ_ERRORS as exc:
         raise _read_error(pairs, index, exc) from exc
 
@@ -392,6 +432,22 @@ class _Encoded:
     index: int
     data: bytes | None
     pixels: torch.Tensor | None
+    orientation: int = 1
+    """EXIF orientation of ``data``, applied after decoding (nvJPEG ignores it)."""
+
+
+_DEVICE_JPEG_MODES = ("L", "RGB")
+"""JPEG colour modes (as PIL reads the header) that the device decoder turns into RGB as PIL does.
+CMYK and YCCK JPEGs are decoded by PIL, whose Adobe-inverted CMYK handling nvJPEG lacks."""
+
+
+def _jpeg_header(pairs: PairSet, index: int, data: bytes) -> tuple[str, int]:
+    """The colour mode and EXIF orientation of a JPEG, read from its header without decoding."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+            return image.mode, exif_orientation(image)
+    except _PIL_READ_ERRORS as exc:
+        raise _read_error(pairs, index, exc) from exc
 
 
 def _read_for_device(pairs: PairSet, index: int) -> _Encoded:
@@ -403,7 +459,9 @@ def _read_for_device(pairs: PairSet, index: int) -> _Encoded:
         return _Encoded(index, None, torch.from_numpy(array).permute(2, 0, 1))
     data = _read_bytes(pairs, index, source)
     if data.startswith(_JPEG_MAGIC):
-        return _Encoded(index, data, None)
+        mode, orientation = _jpeg_header(pairs, index, data)
+        if mode in _DEVICE_JPEG_MODES:
+            return _Encoded(index, data, None, orientation)
     array = np.array(_decode_bytes(pairs, index, data))
     return _Encoded(index, None, torch.from_numpy(array).permute(2, 0, 1))
 
@@ -414,8 +472,9 @@ def _decode_jpegs(
     """Decode every item to (3, H, W) uint8: JPEGs with ``decode_jpegs`` in one call.
 
     The batched decoder gives no partial result on error, so on failure each JPEG is retried alone,
-    and one the device decoder rejects (CMYK, unusual sampling) goes through PIL; only a file PIL
-    cannot read either is an error.
+    and one the device decoder rejects (unusual sampling) goes through PIL; only a file PIL cannot
+    read either is an error. The decoder's output is turned upright by each JPEG's EXIF
+    orientation, as PIL-decoded images are (nvJPEG ignores EXIF).
     """
     import torch
 
@@ -426,13 +485,21 @@ def _decode_jpegs(
         try:
             decoded = dict(zip(jpegs, decode_jpegs(tensors), strict=True))
         except RuntimeError:
-            for (index, data), tensor in zip(jpegs.items(), tensors, strict=True):
+            for index, tensor in zip(jpegs, tensors, strict=True):
                 try:
                     decoded[index] = decode_jpegs([tensor])[0]
                 except RuntimeError:
-                    array = np.array(_decode_bytes(pairs, index, data))
-                    decoded[index] = torch.from_numpy(array).permute(2, 0, 1)
-    return [decoded[item.index] if item.pixels is None else item.pixels for item in items]
+                    pass
+    images = []
+    for item in items:
+        if item.pixels is not None:
+            images.append(item.pixels)
+        elif item.index in decoded:
+            images.append(orient_tensor(decoded[item.index], item.orientation))
+        else:  # rejected by the device decoder: PIL decodes and turns it upright itself
+            array = np.array(_decode_bytes(pairs, item.index, jpegs[item.index]))
+            images.append(torch.from_numpy(array).permute(2, 0, 1))
+    return images
 
 
 def _embed_images_on_device(

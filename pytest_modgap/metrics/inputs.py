@@ -69,6 +69,12 @@ def _as_tensor(name: str, value: Any, device: torch.device | None) -> torch.Tens
             raise ModgapInputError(
                 f"{name}: has dtype {array.dtype}; expected a numeric array of shape (N, d)."
             )
+        if array.dtype.itemsize > 8 and np.issubdtype(array.dtype, np.floating):
+            # torch has no long double; a value past float64's range becomes inf and is refused.
+            array = array.astype(np.float64)
+        elif not array.dtype.isnative:
+            # Big-endian arrays (from another machine's .npz, say) torch refuses to wrap.
+            array = array.astype(array.dtype.newbyteorder("="))
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if device is not None:
         tensor = tensor.to(device)
@@ -79,7 +85,7 @@ def _as_tensor(name: str, value: Any, device: torch.device | None) -> torch.Tens
         )
     if tensor.is_complex():
         raise ModgapInputError(f"{name}: is complex; expected real-valued embeddings.")
-    # float64 inputs are normalised in float64 first so tiny norms do not underflow in float32.
+    # float64 inputs are normalised in float64 (their directions may need its precision).
     work = tensor.to(torch.float64) if tensor.dtype == torch.float64 else tensor.float()
     bad = ~torch.isfinite(work).all(dim=1)
     if bool(bad.any()):
@@ -88,15 +94,30 @@ def _as_tensor(name: str, value: Any, device: torch.device | None) -> torch.Tens
             f"embedding must be finite. Check the encoder's output for those pairs (an overflow "
             f"in float16 / bfloat16 is a common cause: try float32)."
         )
-    norms = torch.linalg.vector_norm(work, dim=1)
-    zero = norms == 0
+    return _unit_rows(name, work)
+
+
+def _unit_rows(name: str, work: torch.Tensor) -> torch.Tensor:
+    """Finite rows divided by their L2 norms, as float32; a ModgapInputError for zero rows.
+
+    Each row is first divided by its largest absolute value, so that its norm is taken over values
+    in [-1, 1]: squaring float32 values near 1e19 would overflow to inf (every cosine 0) and values
+    near 1e-20 would underflow to 0 (the row refused as zero). Scaling does not change a row's
+    direction, and only a row whose largest value is 0 is truly zero. It costs O(N d), nothing
+    next to the all-pairs pass.
+    """
+    import torch
+
+    scale = work.abs().amax(dim=1, keepdim=True)
+    zero = scale[:, 0] == 0
     if bool(zero.any()):
         raise ModgapInputError(
             f"{name}: {_rows(torch.nonzero(zero).flatten().tolist())} are all zeros; a zero "
             f"vector has no direction, so no cosine can be computed. Drop those pairs or fix "
             f"the encoder."
         )
-    unit: torch.Tensor = (work / norms[:, None]).float()
+    scaled = work / scale
+    unit: torch.Tensor = (scaled / torch.linalg.vector_norm(scaled, dim=1, keepdim=True)).float()
     return unit
 
 

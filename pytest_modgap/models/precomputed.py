@@ -5,17 +5,18 @@ The .npz holds ``image`` and ``text`` (N, d), optional ``text2`` (N, d) and ``gr
 
 from __future__ import annotations
 
-import hashlib
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from pytest_modgap.errors import EncoderError
+from pytest_modgap.models.content_hash import file_digest
 
 _REQUIRED = ("image", "text")
 _OPTIONAL = ("text2", "groups")
 _SAVE_HINT = "np.savez(path, image=image_vectors, text=text_vectors[, text2=..., groups=...])"
+_SHOWN_CHARS = 120
+_NAMES_SHOWN = 8
 
 
 class PrecomputedEmbeddings:
@@ -36,26 +37,35 @@ class PrecomputedEmbeddings:
             )
 
     def fingerprint(self) -> str:
-        """sha256 of the file's bytes: any change to any array changes it."""
-        digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1024 * 1024), b""):
-                digest.update(block)
-        return f"npz-sha256:{digest.hexdigest()}"
+        """A hash of every byte of the file (``content_hash.file_digest``, read once per process):
+        any change to any array changes it."""
+        try:
+            return f"npz-sha256:{file_digest(self.path)}"
+        except OSError as exc:
+            raise EncoderError(
+                f"Embeddings file {str(self.path)!r} (spec {self.spec!r}) cannot be read to "
+                f"fingerprint it for the embedding cache ({exc.strerror or exc}). Make it readable."
+            ) from exc
 
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """``(image, text, text2, groups)``, checked: 2-D floats of one shape, integer groups."""
+        """``(image, text, text2, groups)``, checked: 2-D floats of one shape and at least two
+        rows, integer groups. Anything else is an EncoderError naming the file."""
         arrays = self._read()
-        image = _floats(self.spec, "image", arrays["image"])
-        text = _floats(self.spec, "text", arrays["text"])
+        image = self._floats("image", arrays["image"])
+        text = self._floats("text", arrays["text"])
         if image.shape != text.shape:
             raise self._error(
                 f"'image' has shape {image.shape} and 'text' {text.shape}; row i of each must be a "
                 f"matched pair in one d-dimensional space, so the shapes must be equal"
             )
+        if image.shape[0] < 2:
+            raise self._error(
+                f"it holds {image.shape[0]} pair(s); the metrics compare pairs with each other "
+                f"and need at least 2 rows in 'image' and 'text'"
+            )
         text2 = arrays.get("text2")
         if text2 is not None:
-            text2 = _floats(self.spec, "text2", text2)
+            text2 = self._floats("text2", text2)
             if text2.shape != text.shape:
                 raise self._error(
                     f"'text2' has shape {text2.shape} but 'text' has {text.shape}; text2 holds a "
@@ -71,30 +81,72 @@ class PrecomputedEmbeddings:
         return image, text, text2, groups
 
     def _read(self) -> dict[str, np.ndarray]:
-        """Every array in the file, refusing pickles, non-npz files and unknown or missing names."""
+        """Every array in the file, refusing pickles, non-npz files and unknown or missing names.
+
+        Names are checked before any array is read, so a file with the wrong arrays costs nothing.
+        """
+        try:
+            empty = self.path.stat().st_size == 0
+        except OSError as exc:
+            raise self._error(f"it cannot be read ({exc.strerror or exc})") from exc
+        if empty:
+            raise self._error(
+                "it is empty (0 bytes): it was never written, or its writer was stopped before "
+                "it finished; write it again"
+            )
         try:
             with np.load(self.path, allow_pickle=False) as npz:
+                self._check_names(list(npz.files))
                 arrays = {name: npz[name] for name in npz.files}
+        except EncoderError:
+            raise
         except ValueError as exc:
             if "allow_pickle" in str(exc):
                 raise self._error(
                     "it holds object arrays (pickled Python objects), which are refused because "
                     "unpickling can run code; store numeric arrays only"
                 ) from exc
-            raise self._error(f"it cannot be read as .npz ({exc})") from exc
-        except (OSError, zipfile.BadZipFile, AttributeError, TypeError) as exc:
-            # A plain .npy file loads as an ndarray, which has no .files.
-            raise self._error(f"it is not an .npz archive ({type(exc).__name__}: {exc})") from exc
-        missing = [name for name in _REQUIRED if name not in arrays]
-        unknown = sorted(set(arrays) - set(_REQUIRED) - set(_OPTIONAL))
-        if missing or unknown:
-            found = ", ".join(sorted(arrays)) or "none"
-            problem = f"missing {missing}" if missing else f"unknown arrays {unknown}"
+            raise self._error(f"it cannot be read as .npz ({_cut(str(exc))})") from exc
+        except Exception as exc:
+            # A damaged or foreign file makes np.load / zipfile raise a dozen types: BadZipFile,
+            # zlib.error, EOFError, NotImplementedError and RuntimeError (zip features numpy
+            # cannot read, such as encryption), UnicodeDecodeError, MemoryError (a forged array
+            # shape), AttributeError / TypeError (a plain .npy loads as an array, without .files).
+            # Each means the same thing to the user: this is not a readable .npz archive.
             raise self._error(
-                f"{problem} (it holds: {found}); expected image and text, optionally text2 and "
-                f"groups"
-            )
+                f"it is not an .npz archive ({type(exc).__name__}: {_cut(str(exc))})"
+            ) from exc
+        for name, array in arrays.items():
+            if not isinstance(array, np.ndarray):
+                # np.load hands back the raw bytes of a zip member that is not a .npy file.
+                raise self._error(f"its member {name!r} is not a .npy array")
         return arrays
+
+    def _check_names(self, names: list[str]) -> None:
+        """An EncoderError unless ``names`` are image and text, optionally text2 and groups."""
+        missing = [name for name in _REQUIRED if name not in names]
+        unknown = sorted(set(names) - set(_REQUIRED) - set(_OPTIONAL))
+        if missing or unknown:
+            shown = sorted(set(names))
+            found = ", ".join(_cut(repr(name)) for name in shown[:_NAMES_SHOWN]) or "none"
+            if len(shown) > _NAMES_SHOWN:
+                found += f" and {len(shown) - _NAMES_SHOWN} more"
+            problem = (
+                f"missing {missing}" if missing else f"unknown arrays {unknown[:_NAMES_SHOWN]}"
+            )
+            raise self._error(
+                f"{_cut(problem)} (it holds: {found}); expected image and text, optionally text2 "
+                f"and groups"
+            )
+
+    def _floats(self, name: str, array: np.ndarray) -> np.ndarray:
+        """Check that an embedding array is a 2-D floating matrix with at least one column."""
+        if array.ndim != 2 or array.shape[1] == 0 or not np.issubdtype(array.dtype, np.floating):
+            raise self._error(
+                f"array {name!r} is {_cut(str(array.dtype))} with shape {array.shape}; it must be a "
+                f"floating (N, d) matrix with one row per pair"
+            )
+        return array
 
     def _error(self, problem: str) -> EncoderError:
         """An EncoderError naming this file, the problem and how to write a valid one."""
@@ -104,12 +156,6 @@ class PrecomputedEmbeddings:
         )
 
 
-def _floats(spec: str, name: str, array: np.ndarray) -> np.ndarray:
-    """Check that an embedding array is a 2-D floating matrix with at least one column."""
-    if array.ndim != 2 or array.shape[1] == 0 or not np.issubdtype(array.dtype, np.floating):
-        raise EncoderError(
-            f"Embeddings spec {spec!r}: array {name!r} is {array.dtype} with shape {array.shape}; "
-            f"it must be a floating (N, d) matrix with one row per pair. Write it with "
-            f"{_SAVE_HINT}."
-        )
-    return array
+def _cut(text: str) -> str:
+    """A short prefix of ``text``: a forged file must not flood the error message."""
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from pytest_modgap.data.manifest import load_manifest
-from pytest_modgap.errors import DatasetError
+from pytest_modgap.errors import DatasetError, ModgapError
 
 from .layouts import write_image
 
@@ -107,6 +109,54 @@ def test_bad_line_names_line_number(tmp_path: Path, bad_line: Any, expected: str
     assert expected in message
 
 
+@pytest.mark.parametrize(
+    ("bad_line", "expected"),
+    [
+        # json accepts a lone surrogate; tokenizers then die with a raw UnicodeEncodeError.
+        ({"image": "img/1.png", "text": "a dog \ud83d on grass"}, "lone UTF-16 surrogate"),
+        ('{"image": "img/1.png", "text": "x", "n": ' + "1" * 5000 + "}", "cannot be read as JSON"),
+        ('{"image": "img/1.png", "text": "x", "n": ' + "[" * 100_000, "nested too deeply"),
+        ({"image": "x" * 300 + ".png", "text": "a"}, "cannot be looked up"),
+        ({"image": "img/1.png", "text": "a", "label": 2**70}, "outside the 64-bit integer range"),
+    ],
+    ids=["lone surrogate", "5000-digit number", "nested 100k deep", "long name", "huge label"],
+)
+def test_hostile_line_is_a_clear_error_naming_the_line(
+    tmp_path: Path, bad_line: Any, expected: str
+) -> None:
+    message = error_for(tmp_path, [GOOD, bad_line])
+    assert "m.jsonl line 2" in message
+    assert expected in message
+
+
+def test_lone_surrogate_in_a_second_caption_is_named(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        [
+            {"image": "img/0.png", "texts": ["a", "a2"]},
+            {"image": "img/1.png", "texts": ["b", "\udc00 b2"]},
+        ],
+    )
+    assert "second caption of m.jsonl line 2" in message
+    assert "'\\udc00' at character 0" in message
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        {"image": list(range(20_000)), "text": "a"},
+        {"image": "img/1.png", "text": {str(i): i for i in range(20_000)}},
+        {"image": "img/1.png", "texts": ["a"] * 20_000 + [1]},
+        {"image": "img/1.png", "text": "a", "label": [0.5] * 20_000},
+        {"image": "img/" + "x/" * 2_000 + "y.png", "text": "a"},
+    ],
+    ids=["image list", "text object", "texts list", "label list", "image path"],
+)
+def test_huge_values_are_shown_as_a_short_prefix(tmp_path: Path, bad_line: Any) -> None:
+    message = error_for(tmp_path, [GOOD, bad_line])
+    assert len(message) < 1_000 + len(str(tmp_path)), message[:2_000]
+
+
 def test_second_caption_on_some_lines_only_names_a_line_without(tmp_path: Path) -> None:
     message = error_for(
         tmp_path,
@@ -154,3 +204,89 @@ def test_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b'{"image": "\xff"}\n')
     with pytest.raises(DatasetError, match="UTF-8"):
         load_manifest(path)
+
+
+# Fuzzing: whatever a manifest holds, only DatasetError (a ModgapError) may escape loading it and
+# fingerprinting the pairs (which reads every image and encodes every caption, as the cache does).
+
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# Any code point, lone surrogates included (json.dumps writes them as \\udXXX escapes), with the
+# characters that matter most drawn often.
+ANY_TEXT = st.text(
+    st.characters(exclude_categories=()) | st.sampled_from(["a", " ", "\ud83d", "\udc15", "\x00"]),
+    max_size=8,
+)
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**62)
+    | st.floats()
+    | ANY_TEXT,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(ANY_TEXT, children, max_size=3)
+    ),
+    max_leaves=8,
+)
+IMAGES = st.sampled_from(["img/0.png", "img/1.png", "img/2.png", "img/none.png", "", "img"])
+PLAUSIBLE = st.one_of(
+    st.fixed_dictionaries({"image": st.sampled_from(["img/0.png", "img/1.png"]), "text": ANY_TEXT}),
+    st.fixed_dictionaries(
+        {"image": st.just("img/2.png"), "texts": st.lists(ANY_TEXT, min_size=1, max_size=3)}
+    ),
+)
+"""Records that load when their captions are well formed, so later stages are reached too."""
+RECORDS = st.one_of(
+    PLAUSIBLE,
+    PLAUSIBLE,
+    JSON_VALUES,
+    st.fixed_dictionaries(
+        {"image": IMAGES | JSON_VALUES},
+        optional={
+            "text": ANY_TEXT | JSON_VALUES,
+            "texts": st.lists(ANY_TEXT, max_size=3) | JSON_VALUES,
+            "label": st.integers() | ANY_TEXT | JSON_VALUES,
+        },
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def fuzz_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("fuzz")
+    for i in range(3):
+        write_image(root / "img" / f"{i}.png", i)
+    return root
+
+
+def load_checked(path: Path) -> None:
+    try:
+        pairs = load_manifest(path)
+        pairs.fingerprint()
+        pairs.sample(2, seed=0)
+    except ModgapError:
+        pass
+
+
+@FUZZ
+@example(data=b"[" * 100_000)
+@example(data=b'{"image": "img/0.png", "text": "\\ud800"}\n{"image": "img/1.png", "text": "b"}')
+@example(data=b'{"image": "' + b"x" * 300 + b'", "text": "a"}')
+@given(data=st.binary(max_size=400) | st.binary(max_size=400).map(lambda b: b'{"image": ' + b))
+def test_random_bytes_give_only_dataset_errors(fuzz_root: Path, data: bytes) -> None:
+    path = fuzz_root / "m.jsonl"
+    path.write_bytes(data)
+    load_checked(path)
+
+
+@FUZZ
+@given(records=st.lists(RECORDS, min_size=1, max_size=4))
+def test_random_json_records_give_only_dataset_errors(fuzz_root: Path, records: list[Any]) -> None:
+    path = fuzz_root / "m.jsonl"
+    lines = [json.dumps(record, allow_nan=True) for record in records]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    load_checked(path)

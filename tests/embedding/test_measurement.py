@@ -97,6 +97,20 @@ def test_precomputed_embeddings_skip_the_data_set(tmp_path: Path) -> None:
     assert report.metadata["dataset"].startswith("embeddings:")
 
 
+def test_more_samples_than_precomputed_rows_is_refused_not_clamped(tmp_path: Path) -> None:
+    """A gate asked for 1,000 pairs must not pass on 40 while its report says 1,000."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "e.npz"
+    np.savez(path, image=rng.normal(size=(40, 8)), text=rng.normal(size=(40, 8)))
+    with pytest.raises(DatasetError) as info:
+        measure(f"embeddings:{path}", "unused", samples=1000, ci=None)
+    assert f"samples=1000 asks for more pairs than embeddings file {path} holds (40)" in str(
+        info.value
+    )
+    report = measure(f"embeddings:{path}", "unused", samples=40, ci=None)
+    assert report.n == 40 and report.metadata["samples"] == 40
+
+
 def test_unknown_model_and_unknown_data_set_are_clear_errors(
     clip_dir: Path, tmp_path: Path
 ) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import sys
+import warnings
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +16,8 @@ import torch
 from PIL import Image
 
 from pytest_modgap.data.pairset import PairSet
-from pytest_modgap.embedding.cache import EmbeddingCache
+from pytest_modgap.embedding import pipeline
+from pytest_modgap.embedding.cache import CacheWarning, EmbeddingCache
 from pytest_modgap.embedding.pipeline import (
     Embeddings,
     _embed_images_on_device,
@@ -25,6 +28,7 @@ from pytest_modgap.embedding.pipeline import (
 from pytest_modgap.embedding.progress import Progress, progress_enabled
 from pytest_modgap.errors import DatasetError, EncoderError
 from pytest_modgap.models.base import Encoder, ImagePreprocessing, PixelEncoder
+from pytest_modgap.models.loader import load_encoder
 
 DIM = 8
 PREP = ImagePreprocessing(
@@ -310,6 +314,50 @@ def test_cached_embedding_skips_the_encoder(pairs: PairSet, tmp_path: Path) -> N
     third_encoder = FakePixelEncoder()
     embed_pairs_cached(fewer, third_encoder, cache, batch_size=4, num_workers=0)
     assert third_encoder.pixel_batches == 2  # other data, other key
+
+
+CHECKPOINT_FACTORY = """
+from pathlib import Path
+
+import numpy as np
+
+class Model:
+    def __init__(self):
+        self.weights = np.load(Path(__file__).with_name("checkpoint.npy"))
+
+    def encode_images(self, images):
+        return np.stack([np.asarray(i, dtype=np.float32).mean((0, 1)) for i in images]) @ self.weights
+
+    def encode_texts(self, texts):
+        return np.array([[len(t), t.count(" "), 1.0] for t in texts], dtype=np.float32) @ self.weights
+
+def build():
+    return Model()
+"""
+
+
+def test_factory_loading_a_new_checkpoint_under_the_same_spec_is_embedded_again(
+    pairs: PairSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A factory object without fingerprint() is never cached, so a regressed checkpoint counts."""
+    (tmp_path / "checkpoint_factory.py").write_text(CHECKPOINT_FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "checkpoint_factory", raising=False)
+    monkeypatch.setattr(pipeline, "_warned_uncached", set())
+    cache = EmbeddingCache(tmp_path / "cache")
+    runs, warned = [], []
+    for seed in (1, 2):
+        np.save(tmp_path / "checkpoint.npy", np.random.default_rng(seed).normal(size=(3, 4)))
+        encoder = load_encoder("checkpoint_factory:build", device="cpu")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            runs.append(embed_pairs_cached(pairs, encoder, cache, batch_size=4, num_workers=0))
+        warned += [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+        fresh = embed_pairs(pairs, encoder, batch_size=4, num_workers=0)
+        np.testing.assert_allclose(runs[-1].image, fresh.image, err_msg="a stale cache entry")
+    assert not np.allclose(runs[0].image, runs[1].image)
+    assert len(warned) == 1 and "fingerprint() method" in warned[0], "one warning per spec"
+    assert not list((tmp_path / "cache").glob("*.npz")), "an entry no run may ever read"
 
 
 def test_progress_defaults_to_whether_stderr_is_a_terminal() -> None:

@@ -100,3 +100,66 @@ def test_nan_in_a_tensor_is_caught_too() -> None:
     image = torch.from_numpy(GOOD).clone()
     image[5, 0] = float("nan")
     expect_error(r"image: row 5 contain NaN", image, GOOD)
+
+
+def _pairs(dtype: type[np.floating]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """30 correlated image / text pairs and a second caption, in ``dtype``."""
+    rng = np.random.default_rng(5)
+    image = rng.normal(size=(30, 16))
+    text = image + rng.normal(size=(30, 16))
+    text2 = text + 0.5 * rng.normal(size=(30, 16))
+    return image.astype(dtype), text.astype(dtype), text2.astype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [
+        (np.float32, 1e19),  # squares overflow float32
+        (np.float32, 1e30),
+        (np.float32, 1e-30),  # squares underflow float32
+        (np.float32, 1e-40),  # subnormal float32
+        (np.float64, 1e300),
+        (np.float64, 1e-310),  # subnormal float64
+    ],
+)
+def test_scaled_rows_give_the_metrics_of_unscaled_rows(
+    dtype: type[np.floating], scale: float
+) -> None:
+    """The metrics only see directions: scaling every row by a finite factor changes nothing."""
+    image, text, text2 = _pairs(dtype)
+    groups = np.arange(30) % 7
+    expected = measure_embeddings(image, text, text2=text2, groups=groups, ci=None)
+    factor = dtype(scale)
+    scaled = measure_embeddings(
+        image * factor, text * factor, text2=text2 * factor, groups=groups, ci=None
+    )
+    assert set(scaled) == set(expected)
+    for name, value in expected.items():
+        assert scaled[name] == pytest.approx(value, abs=1e-5), name
+
+
+def test_rows_of_very_different_magnitudes_keep_their_directions() -> None:
+    image, text, _ = _pairs(np.float32)
+    magnitudes = np.logspace(-35, 35, 30, dtype=np.float64)[:, None]
+    mixed = (image.astype(np.float64) * magnitudes).astype(np.float32)
+    expected = measure_embeddings(image, text, ci=None)
+    report = measure_embeddings(mixed, text, ci=None)
+    for name, value in expected.items():
+        assert report[name] == pytest.approx(value, abs=1e-5), name
+
+
+def test_a_row_of_zeros_among_tiny_rows_is_still_refused() -> None:
+    image, text, _ = _pairs(np.float32)
+    tiny = image * np.float32(1e-40)
+    tiny[7] = 0
+    expect_error(r"image: row 7 are all zeros", tiny, text)
+
+
+@pytest.mark.parametrize("dtype", [np.longdouble, ">f8", ">f4", ">i4"])
+def test_dtypes_torch_cannot_wrap_are_measured(dtype: str | type[np.floating]) -> None:
+    """Long double (no torch dtype) and big-endian arrays (torch.from_numpy refuses them)."""
+    image, text, _ = _pairs(np.float64)
+    image, text = np.round(image * 1000), np.round(text * 1000)
+    expected = measure_embeddings(image, text, ci=None)
+    report = measure_embeddings(image.astype(dtype), text.astype(dtype), ci=None)
+    assert report["alignment"] == pytest.approx(expected["alignment"], abs=1e-6)
