@@ -1,6 +1,5 @@
-"""Load a model spec (hub id, directory, ``module:factory``, ``embeddings:x.npz``) into an Encoder.
-
-It parses the spec, finds the model's config.json offline, and hands over to the family's module.
+"""Load a model spec (hub id, directory, ``open_clip:``, ``module:factory``, ``embeddings:``) into an
+Encoder. It parses the spec, finds the model's files offline, and hands over to the family's module.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
     from pytest_modgap.models.precomputed import PrecomputedEmbeddings
 
 EMBEDDINGS_PREFIX = "embeddings:"
+OPEN_CLIP_PREFIX = "open_clip:"
 
 # A dotted Python module path, a colon, then an attribute path: "my_pkg.models:build".
 _FACTORY_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -34,11 +34,16 @@ def load_encoder(
 ) -> Encoder | PrecomputedEmbeddings:
     """Load what ``spec`` names, ready to embed.
 
-    Spec grammar, tried in this order:
+    Spec grammar, tried in this order (README "Model specs" shows one example of each):
 
     - ``embeddings:path.npz``: precomputed vectors (device, dtype and batch size do not apply).
+    - ``open_clip:ARCH@PRETRAINED``: an open_clip model; PRETRAINED is a pretrained tag or a
+      checkpoint file; ``open_clip:hf-hub:org/name`` and ``open_clip:local-dir:/path`` name a repo
+      or folder that holds architecture and weights (``models.open_clip``).
     - ``module.path:factory``: a colon, the left part a dotted module name and not an existing path;
       ``factory()`` returns an object with ``encode_images`` and ``encode_texts``.
+    - a sentence-transformers model: a directory or cached hub id whose top level holds
+      ``modules.json`` (the clip-ViT-B-32 layout), embedded with ``SentenceTransformer.encode``.
     - an existing local directory with a config.json (an ``@`` inside it is part of the path).
     - a Hugging Face id, optionally pinned: ``org/name@revision`` (branch, tag or commit), read from
       the local cache; the hub itself is only asked when HF_HUB_OFFLINE is not set.
@@ -54,12 +59,31 @@ def load_encoder(
         from pytest_modgap.models.precomputed import PrecomputedEmbeddings
 
         return PrecomputedEmbeddings(spec, Path(spec[len(EMBEDDINGS_PREFIX) :]).expanduser())
+    if spec.startswith(OPEN_CLIP_PREFIX):
+        _refuse_remote_options(spec, task, truncate_dim, "an open_clip model")
+        from pytest_modgap.models.open_clip import OpenClipEncoder
+
+        return OpenClipEncoder.load(spec, device=device, dtype=dtype, batch_size=batch_size)
     if is_factory_spec(spec):
         _refuse_remote_options(spec, task, truncate_dim, "a module:factory encoder")
         from pytest_modgap.models.factory import load_factory_encoder
 
         return load_factory_encoder(spec, device=device, batch_size=batch_size)
 
+    from pytest_modgap.models.sentence_transformers import find_sentence_transformer
+
+    sentence_transformer = find_sentence_transformer(spec)
+    if sentence_transformer is not None:
+        _refuse_remote_options(spec, task, truncate_dim, "a sentence-transformers model")
+        from pytest_modgap.models.sentence_transformers import SentenceTransformerEncoder
+
+        return SentenceTransformerEncoder.load(
+            sentence_transformer,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            trust_remote_code=trust_remote_code,
+        )
     source = resolve_model_source(spec)
     if source.remote_code_class is not None:
         from pytest_modgap.models.remote import RemoteCodeEncoder
@@ -80,8 +104,9 @@ def load_encoder(
 
 
 def is_factory_spec(spec: str) -> bool:
-    """True for ``module.path:factory`` specs (not ``embeddings:``, not an existing path)."""
-    if spec.startswith(EMBEDDINGS_PREFIX) or not _FACTORY_SPEC.match(spec):
+    """True for ``module.path:factory`` specs (not ``embeddings:`` or ``open_clip:``, not an
+    existing path)."""
+    if spec.startswith((EMBEDDINGS_PREFIX, OPEN_CLIP_PREFIX)) or not _FACTORY_SPEC.match(spec):
         return False
     return not Path(spec).exists()
 

@@ -30,12 +30,18 @@ if TYPE_CHECKING:
 
     from pytest_modgap.models.source import ModelSource
 
-RECIPE = "remote/1"
-"""Version of how this module calls the models' methods; part of every fingerprint."""
+RECIPE = "remote/2"
+"""Version of how this module calls the models' methods; part of every fingerprint.
+2: the code digest reads jina-embeddings-v4's code under its PeftModel wrapper; text-matching
+embeds captions with the query prompt."""
 
 DEFAULT_PROMPT_NAME = "passage"
-"""jina-embeddings-v4 prefixes texts with a query or passage prompt; captions describe content the
-way documents do, so they are embedded as passages (the query prompt is for search queries)."""
+"""jina-embeddings-v4 prefixes texts with "Query: " or "Passage: " (``prompt_name``; its own
+default is "query"). Captions describe content the way documents do, so they are embedded as
+passages, except under the symmetric "text-matching" task (see ``prompt_name_for``)."""
+
+_DYNAMIC_MODULES = "transformers_modules"
+"""Package under which transformers imports the code a model ships (trust_remote_code)."""
 
 # The models' return-type switches, set so that every call returns tensors, one vector per input.
 _OUTPUT_SWITCHES: dict[str, object] = {
@@ -50,12 +56,26 @@ _OUTPUT_SWITCHES: dict[str, object] = {
 class RemoteCodeEncoder:
     """A model whose own code has ``encode_image(images, ...)`` and ``encode_text(texts, ...)``.
 
-    jina-clip-v2: ``encode_text(sentences, task=None, ..., truncate_dim=None)`` and
-    ``encode_image(images, ..., truncate_dim=None)``; no task means the plain text tower.
-    jina-embeddings-v4: both methods take ``task`` ("retrieval", "text-matching", "code"; default
-    here "retrieval", the adapter of the paper's cross-modal evaluation) and ``truncate_dim``
-    (Matryoshka), and ``encode_text`` takes ``prompt_name`` ("passage" here, see
-    ``DEFAULT_PROMPT_NAME``). Only keywords a method declares are passed, so either model works.
+    What the two jina models' code does (read in their ``modeling_clip.py`` and
+    ``modeling_jina_embeddings_v4.py``; the test doubles in tests/models/tiny_models.py mirror it):
+
+    - jina-clip-v2 (``JinaCLIPModel``): ``encode_text(sentences, task=None, batch_size=32, ...,
+      convert_to_numpy=True, convert_to_tensor=False, device=None, normalize_embeddings=True,
+      truncate_dim=None, **tokenizer_kwargs)`` and ``encode_image(images, batch_size=32, ...)``
+      (no task). ``task`` only picks an instruction prefix from the text tower's
+      ``task_instructions``; None means the config's default (none for jina-clip-v2).
+      ``convert_to_tensor=True`` returns one stacked tensor on the model's device. Vectors are
+      truncated to ``truncate_dim or config.truncate_dim``, then L2-normalised.
+    - jina-embeddings-v4 (``JinaEmbeddingsV4Model``, returned wrapped in a peft ``PeftModel``):
+      both methods take ``task`` (one of ``config.task_names``: "retrieval", "text-matching",
+      "code"; it has no default, so "retrieval", the adapter of the paper's cross-modal
+      evaluation, is chosen here), ``batch_size=8``, ``return_numpy=False`` and ``truncate_dim``
+      (one of ``config.matryoshka_dims``, checked here at load time); ``encode_text`` takes
+      ``prompt_name`` (see ``DEFAULT_PROMPT_NAME``). Each call returns a list of L2-normalised
+      1-D tensors on the model's device, computed under bfloat16 autocast whatever dtype the
+      weights were loaded in. Its progress bar (config ``verbosity``) is switched off.
+
+    Only keywords a method declares are passed, so either model works.
     """
 
     def __init__(
@@ -94,7 +114,7 @@ class RemoteCodeEncoder:
         batch_size: int | None = None,
         task: str | None = None,
         truncate_dim: int | None = None,
-        prompt_name: str | None = DEFAULT_PROMPT_NAME,
+        prompt_name: str | None = None,
     ) -> RemoteCodeEncoder:
         """Load the model with its own code, after checking that the user allowed running it."""
         if not trust_remote_code:
@@ -152,18 +172,21 @@ class RemoteCodeEncoder:
                     f"Model {source.spec!r}: its encode_text / encode_image take no {option}, so "
                     f"{option}={value!r} cannot be applied. Remove it for this model."
                 )
+        _check_truncate_dim(source.spec, model, truncate_dim)
+        _silence_progress_bars(model)
         model.to(resolved_device)
         model.eval()
         n_parameters = sum(parameter.numel() for parameter in model.parameters())
+        chosen_task = _choose_task(source.spec, model, task)
         return cls(
             source,
             model,
             device=resolved_device,
             dtype=resolved_dtype,
             batch_size=batch_size or default_batch_size(resolved_device, n_parameters),
-            task=_choose_task(source.spec, model, task),
+            task=chosen_task,
             truncate_dim=truncate_dim,
-            prompt_name=prompt_name,
+            prompt_name=prompt_name if prompt_name is not None else prompt_name_for(chosen_task),
         )
 
     def fingerprint(self) -> str:
@@ -174,7 +197,7 @@ class RemoteCodeEncoder:
                 (
                     RECIPE,
                     str(self.source.remote_code_class),
-                    f"code={_code_digest(self.source.spec, type(self.model))}",
+                    f"code={_code_digest(self.source.spec, _code_class(self.model))}",
                     self.source.fingerprint(),
                     dtype_name(self.dtype),
                     f"task={self.task}",
@@ -225,16 +248,35 @@ class RemoteCodeEncoder:
         return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
 
 
+def prompt_name_for(task: str | None) -> str:
+    """The jina-embeddings-v4 prompt for captions under ``task``: "passage", but "query" under
+    "text-matching". The model's own code gives every text the query prefix under text-matching
+    (a symmetric task), but it reads the task from ``model.task`` for that, not from the ``task``
+    argument this wrapper passes, so the prompt is chosen here to match."""
+    return "query" if task == "text-matching" else DEFAULT_PROMPT_NAME
+
+
 def _choose_task(spec: str, model: Any, task: str | None) -> str | None:
     """The adapter to use: the user's, checked against the model's ``task_names`` when it has them.
 
     jina-embeddings-v4 refuses to encode without a task; its config lists the adapters, and
-    "retrieval" is the one its paper uses for image-text alignment. Models without a task list
-    (jina-clip-v2) keep ``None`` unless the user names one.
+    "retrieval" is the one its paper uses for image-text alignment. jina-clip-v2 has no task
+    list: ``None`` (its plain text tower) unless the user names one of its text tower's
+    ``task_instructions``; any other name would fail at the first encode, or be ignored with a
+    warning by a tower that has no instructions, so both are refused here.
     """
     names = getattr(getattr(model, "config", None), "task_names", None)
     if not names:
-        return task
+        if task is None:
+            return None
+        instructions = getattr(getattr(model, "text_model", None), "task_instructions", None)
+        if isinstance(instructions, dict) and task in instructions:
+            return task
+        known = sorted(instructions) if isinstance(instructions, dict) else []
+        raise EncoderError(
+            f"Model {spec!r} has no task {task!r}: its text tower's instruction tasks are "
+            f"{known or 'none'}. Pass one of those, or no task for its plain text tower."
+        )
     available = [str(name) for name in names]
     if task is None:
         if "retrieval" in available:
@@ -247,6 +289,45 @@ def _choose_task(spec: str, model: Any, task: str | None) -> str | None:
             f"Model {spec!r} has no task {task!r}; its tasks are {available}. Pass one of those."
         )
     return task
+
+
+def _check_truncate_dim(spec: str, model: Any, truncate_dim: int | None) -> None:
+    """jina-embeddings-v4 accepts only its Matryoshka sizes (``config.matryoshka_dims``) and
+    raises at the first encode otherwise; say so before any image is read."""
+    sizes = getattr(getattr(model, "config", None), "matryoshka_dims", None)
+    if truncate_dim is None or not isinstance(sizes, (list, tuple)) or not sizes:
+        return
+    if truncate_dim not in sizes:
+        raise EncoderError(
+            f"Model {spec!r}: truncate_dim={truncate_dim} is not one of its Matryoshka sizes "
+            f"{list(sizes)} (config.json matryoshka_dims), which are the only ones its "
+            f"encode_text / encode_image accept. Pass one of those, or leave truncate_dim unset."
+        )
+
+
+def _silence_progress_bars(model: Any) -> None:
+    """jina-embeddings-v4 draws a tqdm bar on every encode call unless ``verbosity`` is 0; the
+    pipeline calls it once per batch and shows its own bar. The attribute lives on the model
+    under the peft wrapper, where the code reads it."""
+    base = _base_model(model)
+    if isinstance(getattr(base, "verbosity", None), int):
+        base.verbosity = 0
+
+
+def _base_model(model: Any) -> Any:
+    """The model a peft ``PeftModel`` wraps (jina-embeddings-v4's ``from_pretrained`` returns
+    one), or ``model`` itself."""
+    get_base_model = getattr(model, "get_base_model", None)
+    return get_base_model() if callable(get_base_model) else model
+
+
+def _code_class(model: Any) -> type:
+    """The class defined by the model's own code: the loaded object's class, or under a peft
+    wrapper (a peft class, whose files say nothing about the model's code) the wrapped model's."""
+    for candidate in (model, _base_model(model)):
+        if type(candidate).__module__.startswith(_DYNAMIC_MODULES):
+            return type(candidate)
+    return type(_base_model(model))
 
 
 def _code_digest(spec: str, model_class: type) -> str:

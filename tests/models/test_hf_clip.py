@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -218,3 +219,82 @@ def test_preprocessing_respects_disabled_rescale_and_normalise() -> None:
 )
 def test_resample_names(setting: object, name: str) -> None:
     assert resample_name(setting) == name
+
+
+def test_efficientnet_offset_and_second_division_fold_into_mean_and_std() -> None:
+    """ALIGN's processor: x / 127.5 - 1 (rescale_offset), then / std again (include_top)."""
+    processor = SimpleNamespace(
+        do_resize=True,
+        size={"height": 32, "width": 32},
+        do_center_crop=False,
+        do_rescale=True,
+        rescale_factor=1 / 127.5,
+        rescale_offset=True,
+        do_normalize=True,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.25, 0.5],
+        include_top=True,
+        resample=3,
+    )
+    recipe = read_preprocessing(processor)
+    assert recipe is not None
+    assert recipe.mean == (1.5, 1.5, 1.5)
+    assert recipe.std == (0.25, 0.0625, 0.25)
+    pixel = 200.0
+    expected = ((pixel / 127.5 - 1 - 0.5) / 0.25) / 0.25
+    assert (pixel * recipe.rescale_factor - recipe.mean[1]) / recipe.std[1] == pytest.approx(
+        expected
+    )
+
+
+def test_processor_with_an_unknown_step_gives_no_pixel_recipe() -> None:
+    processor = SimpleNamespace(
+        do_resize=True,
+        size={"height": 32, "width": 32},
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=0.5,
+        image_std=0.5,
+        do_image_splitting=True,
+    )
+    assert read_preprocessing(processor) is None
+    assert read_preprocessing(SimpleNamespace(**{**vars(processor), "do_image_splitting": False}))
+    longest = SimpleNamespace(
+        **{**vars(processor), "size": {"shortest_edge": 32, "longest_edge": 64}}
+    )
+    assert read_preprocessing(longest) is None
+
+
+def test_checkpoint_missing_weights_of_its_class_is_refused(tmp_path: Path) -> None:
+    """A BLIP retrieval checkpoint labelled BlipModel: AutoModel would build BlipModel and fill its
+    projection heads with random numbers; every vector would be noise."""
+    import json
+
+    from tests.models.tiny_families import build_blip_retrieval_dir
+
+    directory = build_blip_retrieval_dir(tmp_path / "mislabelled")
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "architectures": ["BlipModel"]}))
+    with pytest.raises(EncoderError, match=r"has no weights for text_model\..* and \d+ more"):
+        load_encoder(str(directory), device="cpu")
+
+
+def test_broken_torchvision_is_named_in_load_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_clip installs torchvision; one built for another torch fails to import with a
+    RuntimeError, and transformers then cannot build any image processor."""
+    from pytest_modgap.models.hf_clip import _broken_torchvision
+
+    assert _broken_torchvision() == ""
+    package = tmp_path / "site" / "torchvision"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "raise RuntimeError('operator torchvision::nms does not exist')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "torchvision", raising=False)
+    hint = _broken_torchvision()
+    assert "torchvision is installed but does not import" in hint
+    assert "operator torchvision::nms does not exist" in hint

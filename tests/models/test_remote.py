@@ -46,6 +46,8 @@ def test_v4_style_model_encodes_with_retrieval_task_and_passage_prompt(v4_dir: P
         {"task": "retrieval", "truncate_dim": None, "prompt_name": "passage", "batch_size": 64},
     )
     assert image_call == ("image", {"task": "retrieval", "truncate_dim": None, "batch_size": 64})
+    # Its from_pretrained asks for the config's dtype (bfloat16) unless told: the dtype given wins.
+    assert next(encoder.model.parameters()).dtype == torch.float32
 
 
 def test_v4_task_and_truncate_dim_change_vectors_and_fingerprint(v4_dir: Path) -> None:
@@ -55,7 +57,11 @@ def test_v4_task_and_truncate_dim_change_vectors_and_fingerprint(v4_dir: Path) -
     texts = ["a cat on a mat"]
     assert not torch.allclose(default.encode_texts(texts), code.encode_texts(texts))
     assert short.encode_texts(texts).shape == (1, 8)
-    torch.testing.assert_close(short.encode_texts(texts), default.encode_texts(texts)[:, :8])
+    # jina-embeddings-v4 truncates its unit vectors, then normalises them again.
+    torch.testing.assert_close(
+        short.encode_texts(texts),
+        torch.nn.functional.normalize(default.encode_texts(texts)[:, :8], dim=1),
+    )
     fingerprints = {default.fingerprint(), code.fingerprint(), short.fingerprint()}
     assert len(fingerprints) == 3
     assert default.fingerprint() == load_remote(v4_dir).fingerprint()
@@ -126,3 +132,49 @@ def hub_repo(cache: Path, repo_id: str, commit: str) -> Path:
     snapshot = repo / "snapshots" / commit
     snapshot.mkdir(parents=True)
     return snapshot
+
+
+def test_v4_is_loaded_wrapped_in_peft_and_its_own_code_is_fingerprinted(
+    v4_dir: Path, tmp_path: Path
+) -> None:
+    """jina-embeddings-v4's from_pretrained returns a peft PeftModel; the code digest must read
+    the model's own code under it, not peft's."""
+    directory = Path(shutil.copytree(v4_dir, tmp_path / "fake_v4_copy"))
+    encoder = load_remote(directory)
+    assert type(encoder.model).__name__ == "PeftModel"
+    code = directory / "modeling_fake_jina.py"
+    code.write_text(code.read_text() + "\nNEW_CODE = 2\n")
+    assert load_remote(directory).fingerprint() != encoder.fingerprint()
+
+
+def test_v4_progress_bars_are_switched_off(v4_dir: Path) -> None:
+    encoder = load_remote(v4_dir)
+    encoder.encode_texts(["a cat"])
+    encoder.encode_images(sample_images(2))
+    base = encoder.model.get_base_model()
+    assert base.verbosity == 0 and base.progress_bars == 0
+
+
+def test_v4_prompts_passage_except_text_matching_which_uses_query(v4_dir: Path) -> None:
+    retrieval = load_remote(v4_dir)
+    retrieval.encode_texts(["a cat"])
+    assert retrieval.model.get_base_model().prefixes[-1] == "Passage"
+    matching = load_remote(v4_dir, task="text-matching")
+    matching.encode_texts(["a cat"])
+    assert matching.prompt_name == "query"
+    assert matching.model.get_base_model().prefixes[-1] == "Query"
+
+
+def test_v4_truncate_dim_must_be_a_matryoshka_size(v4_dir: Path) -> None:
+    with pytest.raises(EncoderError, match=r"Matryoshka sizes \[4, 8, 16\]"):
+        load_remote(v4_dir, truncate_dim=5)
+
+
+def test_v2_task_is_one_of_its_text_towers_instruction_tasks(v2_dir: Path) -> None:
+    plain = load_remote(v2_dir)
+    query = load_remote(v2_dir, task="retrieval.query")
+    assert query.task == "retrieval.query"
+    texts = ["a cat on a mat"]
+    assert not torch.allclose(plain.encode_texts(texts), query.encode_texts(texts))
+    with pytest.raises(EncoderError, match=r"no task 'retrieval'.*\['retrieval.query'\]"):
+        load_remote(v2_dir, task="retrieval")
