@@ -1,10 +1,12 @@
-"""Turn a data set spec (``shapes``, ``flickr8k:/data/flickr8k``, ``pairs.jsonl``) into a PairSet.
+"""Turn a data set spec (``shapes``, ``flickr8k:/data/flickr8k``, ``pairs.jsonl``,
+``wds:shards/{000..099}.tar``) into a PairSet, or an index that reads the sampled pairs.
 
 The one place that knows the spec grammar and the loader names; the loaders know the file layouts.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +14,10 @@ from pathlib import Path
 from pytest_modgap.data.cifar import load_cifar100
 from pytest_modgap.data.coco import load_coco
 from pytest_modgap.data.flickr import load_flickr
+from pytest_modgap.data.indexed import DataSet
 from pytest_modgap.data.manifest import load_manifest
 from pytest_modgap.data.pairset import PairSet
+from pytest_modgap.data.rows import FieldNames
 from pytest_modgap.errors import DatasetError
 
 DEFAULT_DATASET = "shapes"
@@ -28,7 +32,7 @@ class _Loader:
     aliases: tuple[str, ...]
     argument: str
     summary: str
-    load: Callable[[str], PairSet]
+    load: Callable[[str], DataSet]
 
 
 def _existing_path(text: str, loader: str) -> Path:
@@ -37,7 +41,8 @@ def _existing_path(text: str, loader: str) -> Path:
     if not path.exists():
         raise DatasetError(
             f"Data set spec {loader}:{text} names {path}, which does not exist. Check the path "
-            f"(relative paths are taken from the directory pytest runs in)."
+            f"(a relative path is taken from the current directory, {Path.cwd()}; in a "
+            f"@pytest.mark.modgap(dataset=...) from the test file's folder)."
         )
     return path
 
@@ -69,6 +74,81 @@ def _cifar100(text: str) -> PairSet:
 def _jsonl(text: str) -> PairSet:
     """A JSONL manifest file."""
     return load_manifest(_existing_path(text, "jsonl"))
+
+
+_FIELD_OPTIONS = ("image", "text", "label")
+_OPTIONS = re.compile(r"[A-Za-z_]+=[^&=]*(&[A-Za-z_]+=[^&=]*)*")
+
+
+def _fields(text: str, loader: str) -> tuple[str, FieldNames]:
+    """Split ``path?image=img&text=alt&label=cls`` into the path and the named fields.
+
+    The part after the last ``?`` is options only when it reads as ``key=value&...``; otherwise the
+    ``?`` belongs to the path (a glob's one-character wildcard).
+    """
+    path, question, query = text.rpartition("?")
+    if not question or not _OPTIONS.fullmatch(query):
+        return text, FieldNames()
+    options: dict[str, str] = {}
+    for option in query.split("&"):
+        key, _, value = option.partition("=")
+        if key not in _FIELD_OPTIONS:
+            raise DatasetError(
+                f"Data set spec {loader}:{text} has the unknown option {key!r}; the options are "
+                f"{', '.join(_FIELD_OPTIONS)} (e.g. {loader}:{path}?image=img&text=alt), naming "
+                f"the column or member key that holds each field."
+            )
+        if key in options:
+            raise DatasetError(f"Data set spec {loader}:{text} gives the option {key!r} twice.")
+        if not value and key != "label":
+            raise DatasetError(
+                f"Data set spec {loader}:{text} leaves ?{key}= empty; name the {key} column or "
+                f"member key, or leave the option out (only ?label= may be empty: no labels)."
+            )
+        options[key] = value
+    return path, FieldNames(**options)
+
+
+def _wds(text: str) -> DataSet:
+    """WebDataset ``.tar`` shards: a brace / glob pattern, a shard, or a folder of shards."""
+    from pytest_modgap.data.webdataset import WebDatasetPairs
+
+    pattern, fields = _fields(text, "wds")
+    return WebDatasetPairs(pattern, fields)
+
+
+def _parquet(text: str) -> DataSet:
+    """Parquet files: a brace / glob pattern, a file, or a folder of them."""
+    from pytest_modgap.data.parquet import ParquetPairs
+
+    pattern, fields = _fields(text, "parquet")
+    return ParquetPairs(pattern, fields)
+
+
+def _hf(text: str) -> DataSet:
+    """A ``save_to_disk`` folder, ``#split`` for one split of a DatasetDict."""
+    from pytest_modgap.data.hf_disk import HfDiskPairs
+
+    question, hash_at = text.rfind("?"), text.rfind("#")
+    if 0 <= question < hash_at and _OPTIONS.fullmatch(text[question + 1 : hash_at]):
+        # FOLDER?options#split, the URL order: read as FOLDER#split?options.
+        text = text[:question] + text[hash_at:] + text[question:hash_at]
+    path, fields = _fields(text, "hf")
+    base, hash_sign, split = path.rpartition("#")
+    # A folder whose own name contains "#" is still taken as a plain path.
+    if not hash_sign or Path(path).expanduser().exists():
+        return HfDiskPairs(_existing_path(path, "hf"), None, fields)
+    if not split:
+        raise DatasetError(f"Data set spec hf:{text} has no split name after the #.")
+    return HfDiskPairs(_existing_path(base, "hf"), split, fields)
+
+
+def _csv(text: str) -> DataSet:
+    """A CSV file of ``filepath`` and ``title`` columns (clip_benchmark / open_clip)."""
+    from pytest_modgap.data.csv_pairs import load_csv
+
+    path, fields = _fields(text, "csv")
+    return load_csv(_existing_path(path, "csv"), fields)
 
 
 _LOADERS = (
@@ -107,6 +187,34 @@ _LOADERS = (
         'JSONL manifest, {"image", "text" or "texts", "label"?} per line',
         _jsonl,
     ),
+    _Loader(
+        "wds",
+        ("webdataset",),
+        "<shards>",
+        "WebDataset .tar shards (brace range, glob or folder): jpg/png/webp, txt/json, cls",
+        _wds,
+    ),
+    _Loader(
+        "parquet",
+        (),
+        "<files>",
+        "Parquet (file, glob or folder): image bytes or path, caption, label? columns",
+        _parquet,
+    ),
+    _Loader(
+        "hf",
+        (),
+        "<folder>[#split]",
+        "a datasets save_to_disk folder (pip install 'pytest-modgap[datasets]')",
+        _hf,
+    ),
+    _Loader(
+        "csv",
+        (),
+        "<file>",
+        "clip_benchmark / open_clip CSV: filepath and title columns, tab or comma separated",
+        _csv,
+    ),
 )
 
 _LOADER_BY_NAME = {name: loader for loader in _LOADERS for name in (loader.name, *loader.aliases)}
@@ -119,13 +227,17 @@ def _builtin_datasets() -> dict[str, Callable[[], PairSet]]:
     return BUILTIN_DATASETS
 
 
-def load_dataset(spec: str) -> PairSet:
-    """The PairSet a data set spec names.
+def load_dataset(spec: str) -> DataSet:
+    """The PairSet a data set spec names, or for large formats an index that reads only what
+    ``sample`` draws (``IndexedPairs``; both have ``len`` and ``sample(samples, seed)``).
 
     A spec is ``loader:path`` (``flickr8k``, ``flickr30k``, ``coco`` / ``mscoco``, ``cifar100``,
-    ``jsonl`` / ``manifest``; loader names are case-insensitive and ``~`` in the path is expanded),
-    a bare path ending in ``.jsonl`` (a manifest), or the name of a built-in set such as
-    ``DEFAULT_DATASET``. ``cifar100:<folder>#train`` picks the train split (test by default).
+    ``jsonl`` / ``manifest``, ``wds`` / ``webdataset``, ``parquet``, ``hf``, ``csv``; loader names
+    are case-insensitive and ``~`` in the path is expanded), a bare path ending in ``.jsonl`` (a
+    manifest), or the name of a built-in set such as ``DEFAULT_DATASET``.
+    ``cifar100:<folder>#train`` picks the train split (test by default), ``hf:<folder>#test`` a
+    split of a DatasetDict. ``wds``, ``parquet``, ``hf`` and ``csv`` take ``?image=&text=&label=``
+    after the path to name the columns (or member keys) that hold each field.
     """
     spec = spec.strip()
     prefix, colon, rest = spec.partition(":")
@@ -156,7 +268,7 @@ def load_dataset(spec: str) -> PairSet:
     else:
         problem = f"Data set spec {spec!r} is not a built-in data set."
         if Path(spec).expanduser().exists():
-            problem += " It is a path: name its loader, e.g. flickr8k:" + spec + "."
+            problem += f" It is a path: name its loader, e.g. {_likely_loader(spec)}:{spec}."
     loaders = ", ".join(f"{loader.name}:{loader.argument}" for loader in _LOADERS)
     aliases = ", ".join(
         f"{alias} = {loader.name}" for loader in _LOADERS for alias in loader.aliases
@@ -165,6 +277,18 @@ def load_dataset(spec: str) -> PairSet:
         f"{problem} Known loaders: {loaders} (aliases: {aliases}; a bare *.jsonl path is a "
         f"manifest). Built-in data sets: {', '.join(sorted(builtins))}."
     )
+
+
+def _likely_loader(path: str) -> str:
+    """The loader a bare path probably wants, from its suffix or its files."""
+    suffix = Path(path).suffix.lower()
+    by_suffix = {".tar": "wds", ".parquet": "parquet", ".csv": "csv", ".tsv": "csv"}
+    if suffix in by_suffix:
+        return by_suffix[suffix]
+    folder = Path(path).expanduser()
+    if (folder / "dataset_info.json").exists() or (folder / "dataset_dict.json").exists():
+        return "hf"
+    return "flickr8k"
 
 
 def describe_dataset_specs() -> str:
