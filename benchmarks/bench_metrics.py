@@ -5,6 +5,14 @@ Prints: the speed-up at N = 4,000, d = 512 (target >= 2x); the time and peak mem
 present, pairs/s at N = 262,144, d = 1,024 against a plain bf16 matrix multiply of the same shapes.
 Run: python benchmarks/bench_metrics.py [--skip-reference] [--json PATH]
 
+The retrieval cost: CPU seconds (time.process_time, one torch thread, so that other load on the
+machine counts less) of every metric with retrieval and 1,000-resample intervals at N = 10,000,
+d = 768, against the same measurement without retrieval (target <= 1.15x), on separable pairs
+(synthetic_pairs) and on overlapping ones (device_pairs' distribution: AUC ~0.9, recall@1 ~3%),
+the minimum of --cost-repeats interleaved runs in fresh processes each. With --before PATH (a
+checkout of the code before retrieval existed, e.g. `git worktree add /tmp/before <commit>`) the
+reference is that code's measurement instead. --cost-only runs just this part.
+
 With --device, only the single-device run happens, at --n x --d on that device: all-pairs pass
 (measure_embeddings without intervals) pairs/s against a bf16 matmul of the same shapes (target
 >= 50%), the metrics of bfloat16 inputs against those of float32 inputs at --precision-n, and every
@@ -105,6 +113,55 @@ def full_run_child(n: int, d: int) -> None:
             }
         )
     )
+
+
+COST_TARGET = 1.15
+"""Issue 10: all metrics with retrieval and intervals take at most 1.15x the time they took before."""
+
+
+def cost_child(n: int, d: int, data: str, retrieval: bool) -> None:
+    """Runs in a fresh process (``--code`` first on sys.path): CPU seconds of one measurement."""
+    import torch
+
+    from pytest_modgap import measure_embeddings
+
+    torch.set_num_threads(1)
+    if data == "separable":
+        image, text, text2 = synthetic_pairs(n, d)
+    else:
+        image, text, text2 = (t.numpy() for t in device_pairs(n, d, torch.device("cpu")))
+    options = {} if retrieval else {"retrieval": False}
+    measure_embeddings(image[:500], text[:500], text2=text2[:500], n_boot=100, **options)
+    start = time.process_time()
+    measure_embeddings(image, text, text2=text2, ci=0.95, n_boot=1000, **options)
+    print(json.dumps({"cpu_s": time.process_time() - start}))
+
+
+def _cost_seconds(n: int, d: int, data: str, *, retrieval: bool, code: str | None) -> float:
+    command = [sys.executable, __file__, "--cost-child", str(n), str(d), data]
+    command += [] if retrieval else ["--no-retrieval"]
+    command += [] if code is None else ["--code", code]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(json.loads(output.strip().splitlines()[-1])["cpu_s"])
+
+
+def retrieval_cost(n: int, d: int, repeats: int, before: str | None) -> dict[str, Any]:
+    """CPU time of every metric with retrieval and intervals against the reference measurement."""
+    reference = "the code at --before" if before else "the same code without retrieval"
+    print(f"[N={n:,}, d={d}] retrieval cost: CPU s, 1 torch thread, min of {repeats} runs")
+    results: dict[str, Any] = {"n": n, "d": d, "reference": reference, "target": COST_TARGET}
+    for data in ("separable", "overlapping"):
+        current, baseline = [], []
+        for _ in range(repeats):
+            current.append(_cost_seconds(n, d, data, retrieval=True, code=None))
+            baseline.append(_cost_seconds(n, d, data, retrieval=before is not None, code=before))
+        ratio = min(current) / min(baseline)
+        results[data] = {"with_retrieval_s": current, "reference_s": baseline, "ratio": ratio}
+        print(
+            f"  {data:11s}: {min(current):6.2f} s against {min(baseline):6.2f} s ({reference}): "
+            f"{ratio:5.3f}x (target <= {COST_TARGET}x)"
+        )
+    return results
 
 
 def full_run(n: int, d: int) -> dict[str, Any]:
@@ -401,14 +458,33 @@ def main() -> None:
         help="pairs of the float64 check on --device (0: skip)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--before",
+        metavar="PATH",
+        help="a checkout of the code before retrieval: the reference of the retrieval cost",
+    )
+    parser.add_argument("--cost-repeats", type=int, default=3, help="runs per retrieval-cost side")
+    parser.add_argument("--cost-only", action="store_true", help="only the retrieval cost")
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cost-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--no-retrieval", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--code", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         full_run_child(*args.child)
         return
+    if args.cost_child:
+        if args.code:
+            sys.path.insert(0, args.code)
+        n, d, data = args.cost_child
+        cost_child(int(n), int(d), data, not args.no_retrieval)
+        return
     import torch
 
     sink = JsonSink(args.json)
+    if args.cost_only:
+        sink.update(retrieval_cost=retrieval_cost(10_000, 768, args.cost_repeats, args.before))
+        return
     precision_n = args.n if args.precision_n is None else args.precision_n
     if args.device:
         device = torch.device(args.device)
@@ -425,6 +501,7 @@ def main() -> None:
     if not args.skip_reference:
         sink.update(reference_comparison=compare_with_reference(4_000, 512))
     sink.update(cpu_full_run=full_run(10_000, 768))
+    sink.update(retrieval_cost=retrieval_cost(10_000, 768, args.cost_repeats, args.before))
     if torch.cuda.is_available():
         throughput_run(args.n, args.d, torch.device("cuda"), precision_n, sink)
     else:

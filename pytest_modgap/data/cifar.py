@@ -91,6 +91,8 @@ def load_cifar100(root: Path, *, split: str = "test") -> PairSet:
     ``test``, ``train`` and ``meta`` directly. Images are 32x32x3 uint8 arrays; ``text`` is "a photo
     of a {class}.", ``text2`` "a blurry photo of a {class}." (underscores in class names become
     spaces) and ``groups`` the fine label, so images of the same class are not counted as negatives.
+    ``class_names`` are the 100 fine label names, for zero-shot classification (and per-class
+    slices); the captions are class prompts, so retrieval is left out.
     """
     root = Path(root)
     if split not in _SPLITS:
@@ -140,6 +142,8 @@ def load_cifar100(root: Path, *, split: str = "test") -> PairSet:
         origins=[f"CIFAR-100 {split} row {i}" for i in range(len(images))],
         description=f"CIFAR-100 {split} split from {folder}: {len(images)} images, "
         f"{len(set(classes))} classes",
+        class_names=[name.replace("_", " ") for name in names],
+        class_prompts=True,
     )
 
 

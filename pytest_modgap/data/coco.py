@@ -24,7 +24,8 @@ def load_coco(root: Path) -> PairSet:
     ``annotations/captions_<split>.json`` (or ``captions_<split>.json``) and an image folder
     ``<split>/`` (or ``images/<split>/``). Each image entry's ``file_name`` is looked up in that
     folder. ``text`` and ``text2`` are an image's first two captions by annotation id; when some
-    image has only one caption, ``texts2`` is None for the whole set.
+    image has only one caption, ``texts2`` is None for the whole set. ``extra_texts`` holds every
+    caption after the first (five or more in all per image), for retrieval.
     """
     root = Path(root)
     captions_file, folder = _locate(root)
@@ -149,6 +150,7 @@ def _read_captions(captions_file: Path, folder: Path) -> PairSet:
         images=[folder / file_names[image_id] for image_id in image_ids],
         texts=[captions[image_id][0][1] for image_id in image_ids],
         texts2=[captions[image_id][1][1] for image_id in image_ids] if has_second else None,
+        extra_texts=[[text for _, text in captions[image_id][1:]] for image_id in image_ids],
         origins=[
             f"{captions_file.name} annotation id {captions[image_id][0][0]}"
             for image_id in image_ids

@@ -133,7 +133,8 @@ def load_flickr(root: Path, *, name: str) -> PairSet:
     ``results_20130124.token`` found; the images from ``Images/``, ``images/``,
     ``flickr30k_images/``, ``Flicker8k_Dataset/`` or ``Flickr8k_Dataset/``. ``text`` is an
     image's first caption and ``text2`` its second (None for the whole set when some image has only
-    one caption). ``name`` names the PairSet ("flickr8k", "flickr30k").
+    one caption); ``extra_texts`` all its captions after the first, for retrieval. ``name`` names
+    the PairSet ("flickr8k", "flickr30k").
     """
     root = Path(root)
     caption_file, reader = _find_caption_file(root)
@@ -170,6 +171,7 @@ def load_flickr(root: Path, *, name: str) -> PairSet:
         images=[folder / image for image in by_image],
         texts=[caption.text for caption in firsts],
         texts2=[entries[1].text for entries in by_image.values()] if has_second else None,
+        extra_texts=[[caption.text for caption in entries[1:]] for entries in by_image.values()],
         origins=[f"{caption_file.name} line {caption.line}" for caption in firsts],
         description=f"{name}: {len(by_image)} images in {folder}, captions from {caption_file}",
     )

@@ -1,6 +1,6 @@
 """Load a JSONL manifest of image-text pairs into a PairSet.
 
-One JSON object per line: "image" (relative to the manifest), "text" or "texts", and "label".
+One JSON object per line: "image" (relative to the manifest), "text" or "texts", "label" and "slice".
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class _Row:
     text: str
     text2: str | None
     label: int | str | None
+    more: tuple[str, ...] = ()
+    slice: str | None = None
 
 
 def load_manifest(path: Path) -> PairSet:
@@ -49,9 +51,11 @@ def load_manifest(path: Path) -> PairSet:
 
     ``"image"`` is a path relative to the manifest's folder (an absolute path is used as is).
     ``"text"`` is the caption; or ``"texts"``, a list whose first entry is the caption and whose
-    second, when every line has one, becomes ``texts2``. ``"label"`` (an int, or a string: strings
-    are numbered in order of first appearance) becomes ``groups`` when every line has one. Other
-    keys are ignored. Every image must exist; it is not decoded here.
+    second, when every line has one, becomes ``texts2``; every entry after the first is kept in
+    ``extra_texts`` for retrieval. ``"label"`` (an int, or a string: strings are numbered in order
+    of first appearance and become the class names of zero-shot classification) becomes ``groups``
+    when every line has one. ``"slice"`` (a string, on every line or none) names the slice of the
+    per-slice reports. Other keys are ignored. Every image must exist; it is not decoded here.
     """
     path = Path(path)
     if not path.is_file():
@@ -79,14 +83,22 @@ def load_manifest(path: Path) -> PairSet:
         )
     texts2 = _all_or_none(path, rows, [row.text2 for row in rows], "a second caption")
     labels = _all_or_none(path, rows, [row.label for row in rows], 'a "label"')
+    slices = _all_or_none(path, rows, [row.slice for row in rows], 'a "slice"')
+    groups = None if labels is None else _number_labels(path, rows, labels)
+    names = None
+    if labels is not None and isinstance(labels[0], str):
+        names = list(dict.fromkeys(labels))
     return PairSet(
         name=path.stem,
         images=[row.image for row in rows],
         texts=[row.text for row in rows],
         texts2=texts2,
-        groups=None if labels is None else _number_labels(path, rows, labels),
+        groups=groups,
         origins=[f"{path.name} line {row.line}" for row in rows],
         description=f"JSONL manifest {path} ({len(rows)} pairs)",
+        extra_texts=[list(row.more) for row in rows] if any(row.more for row in rows) else None,
+        class_names=names,
+        slices=slices,
     )
 
 
@@ -121,7 +133,13 @@ def _parse_line(path: Path, number: int, line: str) -> _Row:
             f'{where}: "image" {found}. Give the image file as a path relative to the manifest\'s '
             f"folder, e.g. {_EXAMPLE}."
         )
-    text, text2 = _parse_texts(where, record)
+    text, text2, more = _parse_texts(where, record)
+    slice_name = record.get("slice")
+    if slice_name is not None and not isinstance(slice_name, str):
+        raise DatasetError(
+            f'{where}: "slice" is {_short(slice_name)}; it must be a string naming the slice the '
+            f"pair belongs to (or be left out on every line)."
+        )
 
     label = record.get("label")
     # bool is an int subclass, but a true/false label is almost surely a mistake.
@@ -149,11 +167,19 @@ def _parse_line(path: Path, number: int, line: str) -> _Row:
             f"{where} names image {_cut(str(image_path), _SHOWN_PATH_CHARS)}, which does not exist. Image paths "
             f"are relative to the manifest's folder ({path.parent}); fix the path or add the file."
         )
-    return _Row(line=number, image=image_path, text=text, text2=text2, label=label)
+    return _Row(
+        line=number,
+        image=image_path,
+        text=text,
+        text2=text2,
+        label=label,
+        more=more,
+        slice=slice_name,
+    )
 
 
-def _parse_texts(where: str, record: dict[str, Any]) -> tuple[str, str | None]:
-    """The caption and optional second caption of one manifest record."""
+def _parse_texts(where: str, record: dict[str, Any]) -> tuple[str, str | None, tuple[str, ...]]:
+    """The caption, the optional second caption and every caption after the first."""
     if "text" in record and "texts" in record:
         raise DatasetError(
             f'{where} has both "text" and "texts"; give one: "text" for a single caption or '
@@ -166,7 +192,7 @@ def _parse_texts(where: str, record: dict[str, Any]) -> tuple[str, str | None]:
                 f'{where}: "text" is {_short(text)}, not a string. Give the caption as a JSON '
                 f'string, or a list of strings under "texts".'
             )
-        return text, None
+        return text, None, ()
     if "texts" in record:
         texts = record["texts"]
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
@@ -174,7 +200,7 @@ def _parse_texts(where: str, record: dict[str, Any]) -> tuple[str, str | None]:
                 f'{where}: "texts" is {_short(texts)}; it must be a non-empty list of strings '
                 f"(the caption, then optionally a second caption)."
             )
-        return texts[0], texts[1] if len(texts) > 1 else None
+        return texts[0], texts[1] if len(texts) > 1 else None, tuple(texts[1:])
     keys = _cut(", ".join(sorted(record))) or "none"
     raise DatasetError(
         f'{where} has no caption: it needs "text" (a string) or "texts" (a list of strings); its '

@@ -1,12 +1,14 @@
 """The PairSet: matched image-text pairs, the one thing every data loader returns.
 
-Images stay unloaded (a file path, or a decoded HxWx3 uint8 array for generated / pickled data sets) so
-the embedding pipeline decides where and how to decode them.
+Images stay unloaded (a file path, an image file's bytes inside a shard or a Parquet / Arrow row,
+or a decoded HxWx3 uint8 array for generated / pickled data sets) so the embedding pipeline decides
+where and how to decode them.
 """
 
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +17,39 @@ import numpy as np
 
 from pytest_modgap.errors import DatasetError
 
-ImageSource = Path | np.ndarray
-"""A path to an image file, or an HxWx3 uint8 RGB array."""
+
+class EncodedImage(ABC):
+    """An image file (JPEG, PNG, ...) stored inside a container: a tar shard's member, a Parquet or
+    Arrow row. Its bytes are read when the pipeline or the fingerprint asks for them, so a sampled
+    PairSet of a large set holds small references, not pixels."""
+
+    @abstractmethod
+    def read(self) -> bytes:
+        """The image file's bytes; an OSError (or a DatasetError naming the container) when they
+        cannot be read."""
+
+    @abstractmethod
+    def __str__(self) -> str:
+        """Where the bytes are, for error messages ("member 0001.jpg of shards/000.tar")."""
+
+
+@dataclass(frozen=True)
+class InlineImage(EncodedImage):
+    """An image file's bytes already in memory: the sampled rows of a Parquet file or an Arrow
+    table, read once in a column-at-a-time pass and held only for the sampled pairs."""
+
+    data: bytes = field(repr=False)
+    where: str
+
+    def read(self) -> bytes:
+        return self.data
+
+    def __str__(self) -> str:
+        return self.where
+
+
+ImageSource = Path | np.ndarray | EncodedImage
+"""A path to an image file, an image file's bytes in a container, or an HxWx3 uint8 RGB array."""
 
 
 def sample_rows(n: int, samples: int | None, seed: int, source: str) -> list[int] | None:
@@ -61,6 +94,13 @@ class PairSet:
 
     ``groups[i]`` is a class label: image-text pairs with the same label are not negatives.
     ``origins[i]`` says where pair i came from ("captions.txt line 12"), for error messages.
+    ``extra_texts[i]``: image i's captions after ``texts[i]`` (Flickr and MSCOCO have five per
+    image; retrieval ranks them all). ``class_names[g]`` names group g, for zero-shot
+    classification; ``class_prompts`` says that ``texts`` are prompts made from those names, shared
+    by every image of a class (so retrieval over them means nothing and is left out).
+    ``slices[i]``: the slice pair i belongs to (a manifest's ``slice``), for per-slice reports.
+    ``class_texts``: the zero-shot prompts to embed with the pairs, every template for every class
+    name, class-major (``data.templates.with_class_texts`` fills it).
     """
 
     name: str
@@ -70,6 +110,11 @@ class PairSet:
     groups: Sequence[int] | None = None
     origins: Sequence[str] | None = None
     description: str = field(default="", compare=False)
+    extra_texts: Sequence[Sequence[str]] | None = None
+    class_names: Sequence[str] | None = None
+    class_prompts: bool = False
+    slices: Sequence[str] | None = None
+    class_texts: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -78,6 +123,8 @@ class PairSet:
             ("texts2", self.texts2),
             ("groups", self.groups),
             ("origins", self.origins),
+            ("extra_texts", self.extra_texts),
+            ("slices", self.slices),
         ):
             if column is not None and len(column) != n:
                 raise DatasetError(
@@ -92,6 +139,41 @@ class PairSet:
         for label, captions in (("texts", self.texts), ("texts2", self.texts2)):
             if captions is not None:
                 self._check_captions(label, captions)
+        if self.extra_texts is not None:
+            self._check_extra_texts(self.extra_texts)
+        if self.class_names is not None:
+            self._check_class_names(self.class_names)
+
+    def _check_extra_texts(self, extra_texts: Sequence[Sequence[str]]) -> None:
+        """Each image's further captions are a list of strings UTF-8 can encode (as ``texts``)."""
+        for index, captions in enumerate(extra_texts):
+            if isinstance(captions, str) or not all(isinstance(text, str) for text in captions):
+                raise DatasetError(
+                    f"Data set {self.name!r}: the further captions of {self.origin(index)} are "
+                    f"{captions!r:.60}, not a list of strings."
+                )
+            try:
+                "\n".join(captions).encode("utf-8")
+            except UnicodeEncodeError:
+                bad = next(text for text in captions if _surrogate_at(text) is not None)
+                raise DatasetError(
+                    f"Data set {self.name!r}: a further caption of {self.origin(index)} holds a "
+                    f"lone UTF-16 surrogate ({bad!r:.60}), which tokenizers cannot encode. Fix "
+                    f"that caption in the file or leave it out."
+                ) from None
+
+    def _check_class_names(self, class_names: Sequence[str]) -> None:
+        """Class names need groups that index them."""
+        if self.groups is None:
+            raise DatasetError(
+                f"Data set {self.name!r}: has class names but no class label per pair (groups)."
+            )
+        labels = [int(group) for group in self.groups]
+        if labels and (min(labels) < 0 or max(labels) >= len(class_names)):
+            raise DatasetError(
+                f"Data set {self.name!r}: class labels run from {min(labels)} to {max(labels)} "
+                f"but there are {len(class_names)} class names; each label must index one."
+            )
 
     def _check_captions(self, label: str, captions: Sequence[str]) -> None:
         """Every caption is a str that UTF-8 can encode, or a DatasetError naming where it is from.
@@ -145,6 +227,11 @@ class PairSet:
             groups=None if self.groups is None else [int(self.groups[i]) for i in idx],
             origins=None if self.origins is None else [self.origins[i] for i in idx],
             description=self.description,
+            extra_texts=None if self.extra_texts is None else [self.extra_texts[i] for i in idx],
+            class_names=self.class_names,
+            class_prompts=self.class_prompts,
+            slices=None if self.slices is None else [self.slices[i] for i in idx],
+            class_texts=self.class_texts,
         )
 
     def sample(self, samples: int | None, seed: int = 0) -> PairSet:
@@ -157,7 +244,13 @@ class PairSet:
         return self if rows is None else self.subset(rows)
 
     def fingerprint(self) -> str:
-        """A SHA-256 over the content of every pair (image bytes, texts, groups), for cache keys."""
+        """A SHA-256 over the content of every pair (image bytes, texts, groups), for cache keys.
+
+        An image file and the same bytes inside a shard or a Parquet row hash alike (``F``, the
+        byte count, the bytes): the same pairs in any format share cache entries, and a member
+        rewritten in place (same size, mtime kept) is a new key. Only this set's pairs are read:
+        after ``sample`` that is the sampled members, never the whole set.
+        """
         digest = hashlib.sha256()
         for i, image in enumerate(self.images):
             if isinstance(image, np.ndarray):
@@ -165,17 +258,27 @@ class PairSet:
                 digest.update(str(image.shape).encode())
                 digest.update(np.ascontiguousarray(image).tobytes())
             else:
-                digest.update(b"F")
-                try:
-                    digest.update(Path(image).read_bytes())
-                except OSError as exc:
-                    raise DatasetError(
-                        f"Cannot read image {image} ({self.origin(i)}): {exc.strerror or exc}. "
-                        f"Check that the file exists and is readable."
-                    ) from exc
+                data = self._image_bytes(i, image)
+                digest.update(b"F%d:" % len(data))
+                digest.update(data)
             digest.update(b"\x00" + self.texts[i].encode())
             if self.texts2 is not None:
                 digest.update(b"\x01" + self.texts2[i].encode())
             if self.groups is not None:
                 digest.update(b"\x02" + str(int(self.groups[i])).encode())
+            if self.extra_texts is not None:
+                for text in self.extra_texts[i]:
+                    digest.update(b"\x03" + text.encode())
+        for text in self.class_texts or ():
+            digest.update(b"\x04" + text.encode())
         return digest.hexdigest()
+
+    def _image_bytes(self, index: int, image: Path | EncodedImage) -> bytes:
+        """The bytes of image ``index``'s file, or a DatasetError naming it and its origin."""
+        try:
+            return image.read() if isinstance(image, EncodedImage) else Path(image).read_bytes()
+        except OSError as exc:
+            raise DatasetError(
+                f"Cannot read image {image} ({self.origin(index)}): {exc.strerror or exc}. "
+                f"Check that the file exists and is readable."
+            ) from exc

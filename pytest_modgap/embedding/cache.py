@@ -18,11 +18,13 @@ import numpy as np
 from pytest_modgap.atomic import atomic_writer, remove_orphaned_temp_files
 from pytest_modgap.embedding.embeddings import Embeddings
 
-FORMAT_VERSION = "2"
+FORMAT_VERSION = "3"
 """Bumped whenever entries written by older versions must no longer be read (part of every key).
-2: images are decoded by every PIL mode's own rules and turned upright by EXIF orientation."""
+2: images are decoded by every PIL mode's own rules and turned upright by EXIF orientation.
+3: entries hold every caption (``extra_text`` with ``extra_text_image``) and the zero-shot prompts
+(``class_text``); equal texts are encoded once, so they share one row."""
 
-_ARRAYS = ("image", "text", "text2")
+_ARRAYS = ("image", "text", "text2", "extra_text", "extra_text_image", "class_text")
 
 ORPHAN_AGE_S = 3600.0
 """An entry's temp file last written longer ago than this was left by a killed writer: removed
@@ -103,6 +105,11 @@ class EmbeddingCache:
                 image=_float32(arrays, "image"),
                 text=_float32(arrays, "text"),
                 text2=_float32(arrays, "text2") if "text2" in arrays else None,
+                extra_text=_float32(arrays, "extra_text") if "extra_text" in arrays else None,
+                extra_text_image=_int64(arrays, "extra_text_image")
+                if "extra_text_image" in arrays
+                else None,
+                class_text=_float32(arrays, "class_text") if "class_text" in arrays else None,
             )
         except FileNotFoundError:
             return None
@@ -139,15 +146,14 @@ def _float32(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
     return array
 
 
+def _int64(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
+    array = arrays[name]
+    if array.dtype != np.int64:
+        raise ValueError(f"array {name!r} is {array.dtype}, expected int64")
+    return array
+
+
 def _write_npz(handle: BinaryIO, embeddings: Embeddings) -> None:
-    version = np.array(FORMAT_VERSION)
-    if embeddings.text2 is None:
-        np.savez(handle, format=version, image=embeddings.image, text=embeddings.text)
-    else:
-        np.savez(
-            handle,
-            format=version,
-            image=embeddings.image,
-            text=embeddings.text,
-            text2=embeddings.text2,
-        )
+    arrays = {name: getattr(embeddings, name) for name in _ARRAYS}
+    present = {name: array for name, array in arrays.items() if array is not None}
+    np.savez(handle, format=np.array(FORMAT_VERSION), **present)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from PIL import Image
 
-from pytest_modgap.data.pairset import PairSet
+from pytest_modgap.data.pairset import EncodedImage, PairSet
 from pytest_modgap.embedding.cache import CacheWarning
 from pytest_modgap.embedding.embeddings import Embeddings
 from pytest_modgap.embedding.progress import Progress, progress_enabled
@@ -80,18 +80,69 @@ def embed_pairs(
 
     ``num_workers`` threads (default: one per core) read and decode images ``PREFETCH_BATCHES``
     batches ahead of the model; 0 does everything in the calling thread. Texts are encoded in
-    batches of similar length (less padding) and put back in order. ``progress`` shows a bar on
-    stderr (``None``: only when stderr is a terminal). An image that cannot be read raises
-    ``DatasetError`` naming the file and ``pairs.origin(i)``.
+    batches of similar length (less padding) and put back in order; every distinct text is
+    encoded once, so equal texts (class prompts) get identical rows. Besides ``texts`` (and
+    ``texts2``), the further captions ``extra_texts`` and the zero-shot prompts ``class_texts``
+    are embedded. ``progress`` shows a bar on stderr (``None``: only when stderr is a terminal). An
+    image that cannot be read raises ``DatasetError`` naming the file and ``pairs.origin(i)``.
     """
-    columns = 2 if pairs.texts2 is None else 3
-    with _run(pairs, columns, batch_size, num_workers, progress) as (pool, parts, bar):
+    columns = TextColumns.of(pairs)
+    total = len(pairs) + len(columns.distinct)
+    with _run(pairs, total, batch_size, num_workers, progress) as (pool, parts, bar):
         images = _embed_images(pairs, encoder, batch_size, pool, parts, bar)
-        text = _embed_texts(pairs.texts, encoder, batch_size, bar)
-        text2 = None
-        if pairs.texts2 is not None:
-            text2 = _embed_texts(pairs.texts2, encoder, batch_size, bar)
-    return Embeddings(image=images, text=text, text2=text2)
+        vectors = _embed_texts(columns.distinct, encoder, batch_size, bar)
+    return columns.embeddings(images, vectors)
+
+
+@dataclass(frozen=True)
+class TextColumns:
+    """Every text a PairSet embeds, in one list of distinct strings, and where each column's
+    rows are in it: ``texts``, ``texts2``, the further captions (with their images) and the
+    zero-shot prompts."""
+
+    distinct: list[str]
+    text: np.ndarray
+    text2: np.ndarray | None
+    extra: np.ndarray | None
+    extra_image: np.ndarray | None
+    class_text: np.ndarray | None
+
+    @classmethod
+    def of(cls, pairs: PairSet) -> TextColumns:
+        """The distinct texts of ``pairs``, in order of first appearance, and every column's rows."""
+        index: dict[str, int] = {}
+
+        def rows(texts: Sequence[str]) -> np.ndarray:
+            return np.fromiter(
+                (index.setdefault(text, len(index)) for text in texts), np.int64, len(texts)
+            )
+
+        text = rows(pairs.texts)
+        text2 = None if pairs.texts2 is None else rows(pairs.texts2)
+        extra = extra_image = None
+        if pairs.extra_texts is not None:
+            flat = [caption for captions in pairs.extra_texts for caption in captions]
+            counts = [len(captions) for captions in pairs.extra_texts]
+            extra = rows(flat)
+            extra_image = np.repeat(np.arange(len(pairs), dtype=np.int64), counts)
+        class_text = None if pairs.class_texts is None else rows(pairs.class_texts)
+        return cls(list(index), text, text2, extra, extra_image, class_text)
+
+    def embeddings(self, images: np.ndarray, vectors: np.ndarray) -> Embeddings:
+        """The Embeddings of the pairs from their image rows and the distinct texts' rows."""
+
+        def take(rows: np.ndarray | None) -> np.ndarray | None:
+            return None if rows is None else vectors[rows]
+
+        text = vectors[self.text]
+        return Embeddings(
+            image=images,
+            text=text,
+            text2=take(self.text2),
+            extra_text=take(self.extra),
+            extra_text_image=self.extra_image,
+            class_text=take(self.class_text),
+        )
 
 
 def embed_images(
@@ -103,14 +154,14 @@ def embed_images(
     progress: bool | None = None,
 ) -> np.ndarray:
     """Only the image column of ``embed_pairs``: (N, d) float32, row i for ``pairs.images[i]``."""
-    with _run(pairs, 1, batch_size, num_workers, progress) as (pool, parts, bar):
+    with _run(pairs, len(pairs), batch_size, num_workers, progress) as (pool, parts, bar):
         return _embed_images(pairs, encoder, batch_size, pool, parts, bar)
 
 
 @contextmanager
 def _run(
     pairs: PairSet,
-    columns: int,
+    total: int,
     batch_size: int,
     num_workers: int | None,
     progress: bool | None,
@@ -124,7 +175,7 @@ def _run(
     if workers < 0:
         raise ValueError(f"num_workers must be 0 or more, got {workers}.")
     bar = Progress(
-        columns * len(pairs),
+        total,
         f"modgap: embedding {pairs.name}",
         enabled=progress_enabled(progress),
     )
@@ -170,13 +221,26 @@ def embed_pairs_cached(
         **dict(key_parts or {}),
     )
     cached = cache.get(key)
-    if cached is not None and len(cached) == len(pairs):
+    if cached is not None and fits(cached, pairs):
         return cached
     embeddings = embed_pairs(
         pairs, encoder, batch_size=batch_size, num_workers=num_workers, progress=progress
     )
     cache.put(key, embeddings)
     return embeddings
+
+
+def fits(embeddings: Embeddings, pairs: PairSet) -> bool:
+    """Whether ``embeddings`` (read from the cache) have a row for every text of ``pairs``."""
+    extra = 0 if pairs.extra_texts is None else sum(len(texts) for texts in pairs.extra_texts)
+    rows = 0 if embeddings.extra_text is None else len(embeddings.extra_text)
+    classes = 0 if embeddings.class_text is None else len(embeddings.class_text)
+    return (
+        len(embeddings) == len(pairs)
+        and (embeddings.text2 is None) == (pairs.texts2 is None)
+        and rows == extra
+        and classes == len(pairs.class_texts or ())
+    )
 
 
 _warned_uncached: set[str] = set()
@@ -286,9 +350,10 @@ def _decode_bytes(pairs: PairSet, index: int, data: bytes) -> Image.Image:
         raise _read_error(pairs, index, exc) from exc
 
 
-def _read_bytes(pairs: PairSet, index: int, path: Path) -> bytes:
+def _read_bytes(pairs: PairSet, index: int, source: Path | EncodedImage) -> bytes:
+    """An image file's bytes: the file at a path, or a member / row of a shard or table."""
     try:
-        return Path(path).read_bytes()
+        return source.read() if isinstance(source, EncodedImage) else Path(source).read_bytes()
     except OSError as exc:
         raise _read_error(pairs, index, exc) from exc
 
@@ -300,6 +365,8 @@ def _open_rgb(pairs: PairSet, index: int) -> Image.Image:
     source = pairs.images[index]
     if isinstance(source, np.ndarray):
         return Image.fromarray(_checked_array(pairs, index, source))
+    if isinstance(source, EncodedImage):
+        return _decode_bytes(pairs, index, _read_bytes(pairs, index, source))
     try:
         with Image.open(source) as image:
             return to_rgb(image, _where(pairs, index))

@@ -17,12 +17,16 @@ A baseline file (``<baseline-dir>/<name>.yaml``, UTF-8; read with the safe loade
           alignment: {value: 0.7312, ci: [0.72, 0.74], tolerance: 0.02}   # ci, tolerance optional
           centroid_gap: {value: 0.41}
           image_cone: 0.24        # a bare number is the same as {value: 0.24}
+        slices:                   # optional: per-slice entries (check(..., slices=True))
+          outdoor: {n: 420, metrics: {alignment: {value: 0.70}}}
 
 Metric names are those of ``METRICS``; its ``better`` field says which way a change is a regression.
 A metric regresses when it moves in the worse direction by more than its tolerance (absolute).
 The tolerance is the first one given of: the check's ``tolerance`` argument, the metric's own
 ``tolerance``, the file's ``tolerance``, ``default_tolerance`` (``--modgap-tolerance``), 0.02.
 Moving the better way never fails; metrics whose direction is ``none`` are shown, never fail.
+With ``slices=True`` each recorded slice (``Report.slices``: a manifest's ``slice``, or a class) is
+compared the same way, and the failure names the slices that regressed, worst first.
 
 Names under ``paper/`` are the published values shipped with the package (read-only).
 
@@ -51,7 +55,7 @@ import sys
 import time
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -76,7 +80,7 @@ SHORT_LIMIT = 60
 """Characters of a value's repr that an error message quotes at most."""
 
 _TOP_KEYS = ("format", "model", "source", "protocol", "recorded", "tolerance", "datasets")
-_DATASET_KEYS = ("n", "metrics")
+_DATASET_KEYS = ("n", "metrics", "slices")
 _METRIC_KEYS = ("value", "ci", "tolerance")
 _NAME = re.compile(r"^[A-Za-z0-9_][\w.-]*(/[A-Za-z0-9_][\w.-]*)*$")
 _FIX = "Fix the file by hand, or delete it and record it again with --modgap-update."
@@ -132,10 +136,12 @@ class MetricBaseline:
 
 @dataclass(frozen=True)
 class DatasetBaseline:
-    """The recorded metrics of one data set: ``n`` pairs and metric name -> MetricBaseline."""
+    """The recorded metrics of one data set: ``n`` pairs and metric name -> MetricBaseline, and
+    the same per slice under ``slices`` (slice name -> DatasetBaseline)."""
 
     n: int
     metrics: dict[str, MetricBaseline]
+    slices: dict[str, DatasetBaseline] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,11 +169,18 @@ class MetricComparison:
     tolerance: float
     better: str
     verdict: str
+    slice: str | None = None
 
     @property
     def change(self) -> float:
         """obtained - baseline."""
         return self.obtained - self.baseline
+
+    @property
+    def excess(self) -> float:
+        """How far the metric moved the worse way beyond its tolerance (ranks regressions)."""
+        worse = -self.change if self.better == "higher" else self.change
+        return worse - self.tolerance
 
     @property
     def regressed(self) -> bool:
@@ -185,6 +198,7 @@ class MetricComparison:
             "tolerance": self.tolerance,
             "better": self.better,
             "verdict": self.verdict,
+            **({} if self.slice is None else {"slice": self.slice}),
         }
 
 
@@ -193,6 +207,8 @@ class Comparison:
     """The outcome of checking one report against one baseline entry.
 
     ``verdict`` is ``passed``, ``regressed`` or ``updated`` (the baseline was written instead).
+    ``slice_rows`` compare the recorded slices (``check(..., slices=True)``), each row naming its
+    slice.
     """
 
     baseline: str
@@ -203,53 +219,47 @@ class Comparison:
     rows: tuple[MetricComparison, ...]
     verdict: str
     ci_level: float | None = None
+    slice_rows: tuple[MetricComparison, ...] = ()
 
     @property
     def regressed(self) -> tuple[MetricComparison, ...]:
-        """The rows that regressed."""
+        """The rows of the whole data set that regressed."""
         return tuple(row for row in self.rows if row.regressed)
+
+    @property
+    def regressed_slices(self) -> tuple[MetricComparison, ...]:
+        """The slice rows that regressed, worst first (furthest beyond their tolerance)."""
+        worse = [row for row in self.slice_rows if row.regressed]
+        return tuple(sorted(worse, key=lambda row: row.excess, reverse=True))
 
     def table(self) -> str:
         """metric | baseline | obtained (CI) | change | tolerance | verdict; regressed rows: >."""
-        level = f"{self.ci_level:.0%} CI" if self.ci_level is not None else "no CI"
-        header = ("metric", "baseline", f"obtained ({level})", "change", "tolerance", "verdict")
-        cells = [
-            (
-                row.name,
-                f"{row.baseline:.4f}",
-                _with_ci(row.obtained, row.ci),
-                f"{row.change:+.4f}",
-                f"{row.tolerance:.4f}" if row.better != "none" else "-",
-                _verdict_text(row),
-            )
-            for row in self.rows
-        ]
-        widths = [max(len(line[i]) for line in (header, *cells)) for i in range(len(header))]
+        return _table(self.rows, self.ci_level)
 
-        def line(marker: str, values: Sequence[str]) -> str:
-            text = "  ".join(
-                value.ljust(width) for value, width in zip(values, widths, strict=True)
-            )
-            return f"{marker} {text}".rstrip()
-
-        rows = [
-            line(">" if row.regressed else " ", cell)
-            for row, cell in zip(self.rows, cells, strict=True)
-        ]
-        return "\n".join([line(" ", header), *rows])
+    def slice_table(self) -> str:
+        """The regressed slice rows, worst first, with a slice column."""
+        return _table(self.regressed_slices, self.ci_level, slices=True)
 
     def explain(self, command: str | None = None) -> str:
         """The failure message: what regressed, the table, and what to do next."""
         worse = self.regressed
         names = ", ".join(row.name for row in worse)
+        sliced = self.regressed_slices
+        slice_names = ", ".join(dict.fromkeys(str(row.slice) for row in sliced))
+        what = f"{len(worse)} of {len(self.rows)} metrics regressed ({names})"
+        if sliced:
+            regressed = f"slices {slice_names} (worst first)"
+            what = f"{what} and {regressed}" if worse else f"{regressed} regressed"
         lines = [
-            f"modgap: {len(worse)} of {len(self.rows)} metrics regressed ({names}) against "
+            f"modgap: {what} against "
             f"baseline {self.baseline!r} ({self.path}, data set {self.dataset!r}, n={self.n}"
             f"{', model ' + self.model if self.model else ''}):",
             "",
             self.table(),
             "",
         ]
+        if sliced:
+            lines += ["Slices that regressed, worst first:", self.slice_table(), ""]
         if command is not None:
             lines += ["If this change is intended, re-record the baseline with:", f"  {command}"]
         else:
@@ -269,7 +279,56 @@ class Comparison:
             "model": self.model,
             "verdict": self.verdict,
             "rows": [row.to_dict() for row in self.rows],
+            **(
+                {}
+                if not self.slice_rows
+                else {
+                    "slices": [row.to_dict() for row in self.slice_rows],
+                    "regressed_slices": list(
+                        dict.fromkeys(str(row.slice) for row in self.regressed_slices)
+                    ),
+                }
+            ),
         }
+
+
+def _table(
+    rows: Sequence[MetricComparison], ci_level: float | None, *, slices: bool = False
+) -> str:
+    """The aligned comparison table of ``rows`` (a slice column first with ``slices``)."""
+    level = f"{ci_level:.0%} CI" if ci_level is not None else "no CI"
+    header: tuple[str, ...] = (
+        "metric",
+        "baseline",
+        f"obtained ({level})",
+        "change",
+        "tolerance",
+        "verdict",
+    )
+    cells: list[tuple[str, ...]] = [
+        (
+            row.name,
+            f"{row.baseline:.4f}",
+            _with_ci(row.obtained, row.ci),
+            f"{row.change:+.4f}",
+            f"{row.tolerance:.4f}" if row.better != "none" else "-",
+            _verdict_text(row),
+        )
+        for row in rows
+    ]
+    if slices:
+        header = ("slice", *header)
+        cells = [(str(row.slice), *cell) for row, cell in zip(rows, cells, strict=True)]
+    widths = [max(len(line[i]) for line in (header, *cells)) for i in range(len(header))]
+
+    def line(marker: str, values: Sequence[str]) -> str:
+        text = "  ".join(value.ljust(width) for value, width in zip(values, widths, strict=True))
+        return f"{marker} {text}".rstrip()
+
+    lines = [
+        line(">" if row.regressed else " ", cell) for row, cell in zip(rows, cells, strict=True)
+    ]
+    return "\n".join([line(" ", header), *lines])
 
 
 class BaselineRegression(AssertionError):
@@ -535,15 +594,20 @@ def _parse_datasets(path: Path, datasets: dict[Any, Any]) -> dict[str, DatasetBa
     return parsed
 
 
-def _parse_dataset(path: Path, key: str, entry: Any) -> DatasetBaseline:
-    """One ``datasets:`` entry, validated."""
+def _parse_dataset(
+    path: Path, key: str, entry: Any, *, where: str | None = None
+) -> DatasetBaseline:
+    """One ``datasets:`` entry (or one of its slices), validated."""
     __tracebackhide__ = True
-    where = f"datasets.{_names([key])}"
+    where = where or f"datasets.{_names([key])}"
+    allowed = _DATASET_KEYS if ".slices." not in where else _DATASET_KEYS[:2]
     if not isinstance(entry, dict):
         _fail(path, f"'{where}' must be a mapping with keys n and metrics")
-    unknown = sorted((name for name in entry if name not in _DATASET_KEYS), key=short)
+    unknown = sorted((name for name in entry if name not in allowed), key=short)
     if unknown:
-        _fail(path, f"'{where}' has unknown key(s) {_names(unknown)} (allowed: n, metrics)")
+        _fail(
+            path, f"'{where}' has unknown key(s) {_names(unknown)} (allowed: {', '.join(allowed)})"
+        )
     n = entry.get("n")
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         _fail(
@@ -562,7 +626,20 @@ def _parse_dataset(path: Path, key: str, entry: Any) -> DatasetBaseline:
                 f"{', '.join(METRICS)}",
             )
         parsed[metric] = _parse_metric(path, f"{where}.metrics.{metric}", value)
-    return DatasetBaseline(n=n, metrics=parsed)
+    slices = entry.get("slices")
+    if slices is None:
+        return DatasetBaseline(n=n, metrics=parsed)
+    if not isinstance(slices, dict) or not slices:
+        _fail(path, f"'{where}.slices' must map slice names to {{n: <pairs>, metrics: {{...}}}}")
+    parsed_slices: dict[str, DatasetBaseline] = {}
+    for name, part in slices.items():
+        label = str(name)
+        if label in parsed_slices:
+            _fail(path, f"'{where}.slices' has the slice {short(label)} twice")
+        parsed_slices[label] = _parse_dataset(
+            path, label, part, where=f"{where}.slices.{_names([label])}"
+        )
+    return DatasetBaseline(n=n, metrics=parsed, slices=parsed_slices)
 
 
 def _parse_metric(path: Path, where: str, entry: Any) -> MetricBaseline:
@@ -632,9 +709,11 @@ def compare(
     tolerance: float | None = None,
     metrics: Sequence[str] | None = None,
     default_tolerance: float | None = None,
+    slices: bool = False,
 ) -> Comparison:
     """Compare ``report`` with the baseline entry of its data set, row by row (no exception on a
     regression: the Comparison's ``verdict`` says so). A BaselineError when they cannot be compared.
+    With ``slices``, every slice the entry records is compared too (``Comparison.slice_rows``).
     """
     __tracebackhide__ = True
     tolerance = check_tolerance(tolerance, "tolerance")
@@ -656,17 +735,13 @@ def compare(
             f"with --modgap-update."
         )
     names = _selected(entry, report, baseline, metrics)
-    rows = []
-    for name in names:
-        recorded = entry.metrics[name]
-        limit = _first(tolerance, recorded.tolerance, baseline.tolerance, default_tolerance)
-        rows.append(
-            _row(
-                name, recorded.value, report[name], report.ci.get(name), limit, METRICS[name].better
-            )
-        )
-    verdict = "regressed" if any(row.regressed for row in rows) else "passed"
+    limits = (tolerance, baseline.tolerance, default_tolerance)
+    rows = _rows(entry, report, names, limits)
+    slice_rows = _slice_rows(entry, report, baseline, key, metrics, limits) if slices else []
+    regressed = any(row.regressed for row in (*rows, *slice_rows))
+    verdict = "regressed" if regressed else "passed"
     return Comparison(
+        slice_rows=tuple(slice_rows),
         baseline=baseline.name,
         path=baseline.path,
         dataset=key,
@@ -676,6 +751,66 @@ def compare(
         verdict=verdict,
         ci_level=report.ci_level,
     )
+
+
+def _rows(
+    entry: DatasetBaseline,
+    report: Report,
+    names: Sequence[str],
+    limits: tuple[float | None, float | None, float | None],
+    slice_name: str | None = None,
+) -> list[MetricComparison]:
+    """One compared row per metric name; ``limits``: the check's, the file's and the default
+    tolerance, around the metric's own."""
+    tolerance, file_tolerance, default_tolerance = limits
+    rows = []
+    for name in names:
+        recorded = entry.metrics[name]
+        limit = _first(tolerance, recorded.tolerance, file_tolerance, default_tolerance)
+        row = _row(
+            name, recorded.value, report[name], report.ci.get(name), limit, METRICS[name].better
+        )
+        rows.append(row if slice_name is None else replace(row, slice=slice_name))
+    return rows
+
+
+def _slice_rows(
+    entry: DatasetBaseline,
+    report: Report,
+    baseline: Baseline,
+    key: str,
+    metrics: Sequence[str] | None,
+    limits: tuple[float | None, float | None, float | None],
+) -> list[MetricComparison]:
+    """The rows of every slice the entry records; a BaselineError when there is none, or when the
+    report lacks a recorded slice or measured it on another number of pairs."""
+    __tracebackhide__ = True
+    if not entry.slices:
+        raise BaselineError(
+            f"Baseline {baseline.name!r} ({baseline.path}) records no slices for data set {key!r}; "
+            f"record them with --modgap-update (the check's slices=True records each slice), or "
+            f"check without slices=True."
+        )
+    rows: list[MetricComparison] = []
+    for label, recorded in entry.slices.items():
+        part = report.slices.get(label)
+        if part is None:
+            raise BaselineError(
+                f"Baseline {baseline.name!r} ({baseline.path}) records slice {label!r} of data set "
+                f"{key!r}, which this report does not have (it has "
+                f"{', '.join(report.slices) or 'no slices'}; a slice needs at least 20 pairs). "
+                f"Measure the same data set and samples, or re-record with --modgap-update."
+            )
+        if part.n != recorded.n:
+            raise BaselineError(
+                f"Baseline {baseline.name!r} ({baseline.path}) recorded slice {label!r} of data "
+                f"set {key!r} with n={recorded.n} pairs, but this report has n={part.n}; re-record "
+                f"with --modgap-update."
+            )
+        wanted = list(recorded.metrics) if metrics is None else list(metrics)
+        names = [name for name in wanted if name in recorded.metrics and name in part]
+        rows += _rows(recorded, part, names, limits, slice_name=label)
+    return rows
 
 
 def _selected(
@@ -787,8 +922,10 @@ def write(
     *,
     metrics: Sequence[str] | None = None,
     source: str | None = None,
+    slices: bool = False,
 ) -> Comparison:
-    """Record ``report`` as the entry of its data set in ``<baseline_dir>/<name>.yaml``.
+    """Record ``report`` as the entry of its data set in ``<baseline_dir>/<name>.yaml`` (with
+    ``slices``, each of its slices under ``slices:`` too).
 
     Other data sets of an existing file are kept. The file is replaced atomically (a temp file in
     the same folder, then ``os.replace``) under a lock file, so xdist workers never lose or tear
@@ -827,6 +964,14 @@ def write(
             raw["recorded"] = _environment(report)
             datasets = dict(raw.get("datasets") or {})
             datasets[key] = {"n": report.n, "metrics": {m: _metric_entry(report, m) for m in names}}
+            if slices and report.slices:
+                datasets[key]["slices"] = {
+                    label: {
+                        "n": part.n,
+                        "metrics": {m: _metric_entry(part, m) for m in names if m in part},
+                    }
+                    for label, part in report.slices.items()
+                }
             raw["datasets"] = datasets
             ordered = {field: raw[field] for field in _TOP_KEYS if raw.get(field) is not None}
             text = yaml.dump(
@@ -886,9 +1031,9 @@ def _environment(report: Report) -> dict[str, Any]:
     recorded: dict[str, Any] = {"date": datetime.date.today().isoformat()}
     for distribution in ("pytest-modgap", "torch", "transformers"):
         recorded[distribution.replace("-", "_")] = package_version(distribution)
-    for field in ("device", "dtype"):
-        if report.metadata.get(field) is not None:
-            recorded[field] = str(report.metadata[field])
+    for name in ("device", "dtype"):
+        if report.metadata.get(name) is not None:
+            recorded[name] = str(report.metadata[name])
     return recorded
 
 
@@ -1046,9 +1191,11 @@ def check(
     model: str | None = None,
     nodeid: str | None = None,
     command_options: Sequence[str] = (),
+    slices: bool = False,
 ) -> Comparison:
     """Check ``report`` against ``baseline`` (or record it when ``update``); the engine of both
-    ``assert_no_regression`` and the fixture's ``check``.
+    ``assert_no_regression`` and the fixture's ``check``. ``slices``: check (record) every slice
+    of the report too (``Report.slices``).
 
     Raises BaselineRegression (an AssertionError with the table and the re-record command) on a
     regression and BaselineError when the baseline is missing or cannot be used; returns the
@@ -1062,7 +1209,7 @@ def check(
     nodeid = nodeid or _current_nodeid()
     if update:
         source = f"recorded with: {record_command(model, nodeid, command_options)}"
-        return write(report, baseline, baseline_dir, metrics=metrics, source=source)
+        return write(report, baseline, baseline_dir, metrics=metrics, source=source, slices=slices)
     path, _ = resolve(baseline, baseline_dir)
     _refuse_non_file(path)
     if not path.is_file():
@@ -1073,9 +1220,14 @@ def check(
         )
     loaded = load(baseline, baseline_dir)
     comparison = compare(
-        report, loaded, tolerance=tolerance, metrics=metrics, default_tolerance=default_tolerance
+        report,
+        loaded,
+        tolerance=tolerance,
+        metrics=metrics,
+        default_tolerance=default_tolerance,
+        slices=slices,
     )
-    if comparison.regressed:
+    if comparison.verdict == "regressed":
         command = None if loaded.shipped else record_command(model, nodeid, command_options)
         raise BaselineRegression(comparison, comparison.explain(command))
     return comparison
@@ -1089,14 +1241,16 @@ def assert_no_regression(
     tolerance: float | None = None,
     metrics: Sequence[str] | None = None,
     update: bool = False,
+    slices: bool = False,
 ) -> Comparison:
     """Fail (AssertionError with a readable table) if ``report`` regressed against ``baseline``.
 
     ``baseline`` is a name: ``<baseline_dir>/<name>.yaml`` (``baseline_dir`` defaults to
     ``./baselines``), else a shipped one such as ``paper/jina-embeddings-v4``. ``tolerance``
     overrides every tolerance in the file; ``metrics`` restricts the check to those names.
-    ``update=True`` records ``report`` instead (never a shipped baseline). Usable without the
-    ``modgap`` fixture, in or out of pytest. Returns the Comparison.
+    ``update=True`` records ``report`` instead (never a shipped baseline). ``slices=True`` checks
+    (records) each of the report's slices too; the failure names those that regressed, worst
+    first. Usable without the ``modgap`` fixture, in or out of pytest. Returns the Comparison.
     """
     __tracebackhide__ = True
     return check(
@@ -1106,4 +1260,5 @@ def assert_no_regression(
         tolerance=tolerance,
         metrics=metrics,
         update=update,
+        slices=slices,
     )

@@ -1,4 +1,5 @@
-"""The metric definitions: modality gap, alignment, separation and cone effect of paired embeddings.
+"""The metric definitions: modality gap, alignment, separation, cone effect, retrieval and zero-shot
+classification of paired embeddings.
 
 Every metric is a function of *pair weights* c (one weight per pair, c = 1 for the measured set and
 multinomial counts for a bootstrap resample), so the point estimate and every resample go through one
@@ -6,6 +7,10 @@ formula. Pure torch; no models, files or pytest here.
 
 Notation: x_i, y_i, z_i are the unit-normalised image, text and second-text rows of pair i; N pairs;
 W = Σ_i c_i. With weights, a sum over pairs (i, j), i ≠ j, counts c_i·c_j (pairs of distinct pairs only).
+The within-modality terms (cones, uniformities, RMG's d_II and d_TT) run over a modality's *distinct*
+rows: class-prompt data, where every image of a class has the same caption, would otherwise count
+identical texts as pairs of cosine 1 (Schrodi et al.'s gap_precompute.py takes the distinct prompts).
+A distinct row's weight is the mean weight of the pairs that carry it (1 for the measured set).
 """
 
 from __future__ import annotations
@@ -18,24 +23,97 @@ from typing import TYPE_CHECKING
 from pytest_modgap.metrics.allpairs import (
     OVERLAP_BINS,
     CrossModalStats,
+    RetrievalRanks,
+    class_ranks,
     cross_modal_pass,
     histogram_bin,
     uniformity_row_sums,
 )
+from pytest_modgap.metrics.catalogue import METRICS, RECALL_KS, RETRIEVAL_METRICS
 from pytest_modgap.metrics.inputs import PairedEmbeddings
 
 if TYPE_CHECKING:
     import torch
 
 RELATIVE_GAP_FLOOR = 1e-3
-"""Schrodi et al. 2025 replace a non-positive matched distance d_m by this value."""
+"""Schrodi et al. 2025 replace a matched distance d_m <= 0 by this value (gap_precompute.py,
+``torch.where(d_m > 0, d_m, 1e-3)``)."""
 
-FLOAT32_COSINE_NOISE = 1e-6
-"""A d_m this small is float32 rounding of a cosine of 1 (identical modalities) and counts as 0."""
-
-APPROXIMATED_IN_BOOTSTRAP = ("auc", "pos_neg_overlap", "image_uniformity", "text_uniformity")
-"""Metrics whose resampled values use the first-order (Hájek) projection of their all-pairs sums;
+APPROXIMATED_IN_BOOTSTRAP = (
+    "auc",
+    "pos_neg_overlap",
+    "image_uniformity",
+    "text_uniformity",
+    *RETRIEVAL_METRICS,
+)
+"""Metrics whose resampled values are not recomputed from scratch: the first-order (Hájek)
+projection of their all-pairs sums, and for retrieval each query's hit against the whole measured
+gallery (the queries are resampled, their ranks are not recomputed among the resampled images);
 every other metric is recomputed exactly for each resample."""
+
+
+@dataclass(frozen=True)
+class WithinModality:
+    """The rows one modality's within-modality terms run over: its distinct unit rows.
+
+    ``inverse[i]`` is pair i's row in ``unit`` and ``counts[r]`` the pairs that carry row r; both are
+    None when every row is distinct, or when all rows are one (then the pairs' own rows are used, so
+    the cone is 1 and the uniformity 0). ``kernel_rows[r]`` = Σ_{s≠r} exp(−2‖u_r − u_s‖²).
+    """
+
+    unit: torch.Tensor
+    kernel_rows: torch.Tensor
+    inverse: torch.Tensor | None = None
+    counts: torch.Tensor | None = None
+
+
+def within_modality(unit: torch.Tensor, *, block_elements: int | None = None) -> WithinModality:
+    """The distinct rows of ``unit`` (exactly equal float32 rows are one) and their kernel sums."""
+    import torch
+
+    distinct, inverse, counts = torch.unique(unit, dim=0, return_inverse=True, return_counts=True)
+    if distinct.shape[0] in (unit.shape[0], 1):
+        return WithinModality(unit, uniformity_row_sums(unit, block_elements=block_elements))
+    return WithinModality(
+        distinct,
+        uniformity_row_sums(distinct, block_elements=block_elements),
+        inverse,
+        counts.to(torch.float64),
+    )
+
+
+@dataclass(frozen=True)
+class RetrievalStats:
+    """Per image, the retrieval hits at k = 1, 5, 10 (columns): ``image_hits`` 1 when the image
+    finds one of its captions, ``caption_hits`` how many of its captions find it, of ``captions``."""
+
+    image_hits: torch.Tensor
+    caption_hits: torch.Tensor
+    captions: torch.Tensor
+
+
+def retrieval_stats(ranks: RetrievalRanks, n: int) -> RetrievalStats:
+    """Hits from ranks: a query is a hit at k when fewer than k wrong candidates tie or beat it."""
+    import torch
+
+    ks = torch.tensor(RECALL_KS, device=ranks.image_rank.device)
+    caption_hit = (ranks.caption_rank[:, None] < ks).double()
+    caption_hits = torch.zeros(n, len(RECALL_KS), dtype=torch.float64, device=ks.device)
+    return RetrievalStats(
+        image_hits=(ranks.image_rank[:, None] < ks).double(),
+        caption_hits=caption_hits.index_add_(0, ranks.caption_image, caption_hit),
+        captions=torch.bincount(ranks.caption_image, minlength=n).double(),
+    )
+
+
+@dataclass(frozen=True)
+class ZeroShotStats:
+    """Per image, whether its class is among the top 1 / top 5 (columns of ``correct``; ties count
+    against it), its class index ``labels`` and the number of classes."""
+
+    correct: torch.Tensor
+    labels: torch.Tensor
+    n_classes: int
 
 
 @dataclass(frozen=True)
@@ -45,13 +123,16 @@ class PairStatistics:
     embeddings: PairedEmbeddings
     positive: torch.Tensor  # cos(x_i, y_i)
     distance: torch.Tensor  # ‖x_i − y_i‖
+    squared_distance: torch.Tensor  # ‖x_i − y_i‖² in float64 (0 exactly for identical rows)
     text_text: torch.Tensor | None  # cos(y_i, z_i)
     positive_bin: torch.Tensor  # OVERLAP_BINS bin of cos(x_i, y_i)
     text_text_bin: torch.Tensor | None
     cross: CrossModalStats
-    image_kernel_rows: torch.Tensor  # Σ_{j≠i} exp(−2‖x_i − x_j‖²)
-    text_kernel_rows: torch.Tensor
+    image_within: WithinModality
+    text_within: WithinModality
     group_members: tuple[torch.Tensor, ...]  # index sets of groups with two or more pairs
+    retrieval: RetrievalStats | None = None
+    zeroshot: ZeroShotStats | None = None
 
     @property
     def n(self) -> int:
@@ -69,6 +150,25 @@ def pair_statistics(
 
     x, y, z, groups = embeddings.image, embeddings.text, embeddings.text2, embeddings.groups
     positive = (x * y).sum(1)
+    cross = cross_modal_pass(
+        x,
+        y,
+        positive,
+        groups,
+        extra_captions=embeddings.extra_captions,
+        extra_caption_image=embeddings.extra_caption_image,
+        ranks=embeddings.retrieval,
+        block_elements=block_elements,
+        exact_auc=exact_auc,
+    )
+    zeroshot = None
+    if embeddings.classes is not None and embeddings.labels is not None:
+        ranks = class_ranks(x, embeddings.classes, embeddings.labels, block_elements=block_elements)
+        zeroshot = ZeroShotStats(
+            correct=torch.stack([ranks < 1, ranks < 5], 1).double(),
+            labels=embeddings.labels,
+            n_classes=int(embeddings.classes.shape[0]),
+        )
     text_text = None if z is None else (y * z).sum(1)
     members: tuple[torch.Tensor, ...] = ()
     if groups is not None:
@@ -79,16 +179,28 @@ def pair_statistics(
         embeddings=embeddings,
         positive=positive,
         distance=torch.linalg.vector_norm(x - y, dim=1),
+        squared_distance=(x.double() - y.double()).square_().sum(1),
         text_text=text_text,
         positive_bin=histogram_bin(positive, OVERLAP_BINS),
         text_text_bin=None if text_text is None else histogram_bin(text_text, OVERLAP_BINS),
-        cross=cross_modal_pass(
-            x, y, positive, groups, block_elements=block_elements, exact_auc=exact_auc
-        ),
-        image_kernel_rows=uniformity_row_sums(x, block_elements=block_elements),
-        text_kernel_rows=uniformity_row_sums(y, block_elements=block_elements),
+        cross=cross,
+        image_within=within_modality(x, block_elements=block_elements),
+        text_within=within_modality(y, block_elements=block_elements),
         group_members=members,
+        retrieval=None if cross.ranks is None else retrieval_stats(cross.ranks, embeddings.n),
+        zeroshot=zeroshot,
     )
+
+
+@dataclass(frozen=True)
+class WithinSums:
+    """The weighted sums of one modality's distinct rows (see ``WithinModality``): Σ e_r u_r,
+    E = Σ e_r, Σ e_r², and e − 1 for the Hájek projections, e the rows' weights."""
+
+    vector_sum: torch.Tensor
+    total: torch.Tensor
+    total_sq: torch.Tensor
+    delta: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -105,6 +217,8 @@ class WeightedSums:
     image_sum: torch.Tensor  # Σ c_i x_i, (B, d)
     text_sum: torch.Tensor  # Σ c_i y_i, (B, d)
     delta: torch.Tensor  # (B, N) float32
+    image_within: WithinSums
+    text_within: WithinSums
     computed: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
@@ -128,14 +242,43 @@ def weighted_sums(stats: PairStatistics, weights: torch.Tensor) -> WeightedSums:
 
     weights = weights.to(torch.float64)
     w32 = weights.float()
+    total, total_sq, delta = weights.sum(1), (weights * weights).sum(1), w32 - 1.0
+    image_sum = (w32 @ stats.embeddings.image).double()
+    text_sum = (w32 @ stats.embeddings.text).double()
+    pair_level = (total, total_sq, delta)
     return WeightedSums(
         stats=stats,
         weights=weights,
-        total=weights.sum(1),
-        total_sq=(weights * weights).sum(1),
-        image_sum=(w32 @ stats.embeddings.image).double(),
-        text_sum=(w32 @ stats.embeddings.text).double(),
-        delta=w32 - 1.0,
+        total=total,
+        total_sq=total_sq,
+        image_sum=image_sum,
+        text_sum=text_sum,
+        delta=delta,
+        image_within=_within_sums(stats.image_within, weights, image_sum, pair_level),
+        text_within=_within_sums(stats.text_within, weights, text_sum, pair_level),
+    )
+
+
+def _within_sums(
+    within: WithinModality,
+    weights: torch.Tensor,
+    pair_sum: torch.Tensor,
+    pair_level: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+) -> WithinSums:
+    """The distinct rows' sums; the pairs' own when every row is distinct (the same numbers)."""
+    import torch
+
+    if within.inverse is None or within.counts is None:
+        return WithinSums(pair_sum, *pair_level)
+    rows = torch.zeros(
+        weights.shape[0], within.unit.shape[0], dtype=torch.float64, device=weights.device
+    )
+    rows.index_add_(1, within.inverse, weights).div_(within.counts)
+    return WithinSums(
+        vector_sum=(rows.float() @ within.unit).double(),
+        total=rows.sum(1),
+        total_sq=(rows * rows).sum(1),
+        delta=(rows - 1.0).float(),
     )
 
 
@@ -178,7 +321,8 @@ def centroid_gap(sums: WeightedSums) -> torch.Tensor:
 def squared_centroid_gap(sums: WeightedSums) -> torch.Tensor:
     """The unbiased estimate of ‖E x − E y‖²: the U-statistic mean_{i≠j} (x_i − y_i)·(x_j − y_j).
 
-    = image_cone + text_cone − 2 · mean_{i≠j} cos(x_i, y_j). The plug-in ‖mean(x) − mean(y)‖² is this
+    = mean_{i≠j} cos(x_i, x_j) + mean_{i≠j} cos(y_i, y_j) − 2 · mean_{i≠j} cos(x_i, y_j), over pairs
+    (the cones over distinct rows equal those terms when no row repeats). The plug-in ‖mean(x) − mean(y)‖² is this
     plus tr(Cov(x − y)) / N, a bias that dominates when the gap is small against its noise; intervals
     of ``centroid_gap`` are read on this scale (see ``INTERVAL_SCALES``). May be negative.
     """
@@ -231,41 +375,45 @@ def alignment(sums: WeightedSums) -> torch.Tensor:
     return _weighted_mean(sums, sums.stats.positive)
 
 
-def _off_diagonal_mean(sum_vector: torch.Tensor, sums: WeightedSums) -> torch.Tensor:
-    # Σ_{i≠j} c_i c_j u_i·u_j = ‖Σ c_i u_i‖² − Σ c_i² (unit rows), over Σ_{i≠j} c_i c_j pairs.
-    return ((sum_vector * sum_vector).sum(1) - sums.total_sq) / (sums.total**2 - sums.total_sq)
+def _off_diagonal_mean(within: WithinSums) -> torch.Tensor:
+    # Σ_{r≠s} e_r e_s u_r·u_s = ‖Σ e_r u_r‖² − Σ e_r² (unit rows), over Σ_{r≠s} e_r e_s pairs.
+    vector = within.vector_sum
+    return ((vector * vector).sum(1) - within.total_sq) / (within.total**2 - within.total_sq)
 
 
 @_memoized
 def image_cone(sums: WeightedSums) -> torch.Tensor:
-    """mean_{i≠j} cos(x_i, x_j) = (‖Σ x_i‖² − N) / (N(N − 1)): how narrow the image cone is.
-
-    Source: Liang et al. 2022, "Mind the Gap", the cone effect (section 3). Closed form, O(N·d).
+    """mean_{r≠s} cos(u_r, u_s) over the distinct image rows u = (‖Σ u_r‖² − R) / (R(R − 1)): how
+    narrow the image cone is. Source: Liang et al. 2022, "Mind the Gap", the cone effect (section 3).
+    Closed form, O(N·d).
     """
-    return _off_diagonal_mean(sums.image_sum, sums)
+    return _off_diagonal_mean(sums.image_within)
 
 
 @_memoized
 def text_cone(sums: WeightedSums) -> torch.Tensor:
-    """mean_{i≠j} cos(y_i, y_j) = (‖Σ y_i‖² − N) / (N(N − 1)): how narrow the text cone is.
-
-    Source: Liang et al. 2022, "Mind the Gap", the cone effect (section 3). Closed form, O(N·d).
+    """mean_{r≠s} cos(u_r, u_s) over the distinct text rows: how narrow the text cone is (a class
+    prompt shared by many pairs counts once). Source: Liang et al. 2022, "Mind the Gap", the cone
+    effect (section 3). Closed form, O(N·d).
     """
-    return _off_diagonal_mean(sums.text_sum, sums)
+    return _off_diagonal_mean(sums.text_within)
 
 
 def relative_gap(sums: WeightedSums) -> torch.Tensor:
     """RMG = d_m / (d_m + (d_II + d_TT) / 2), each d = (1 − mean cosine) / 2.
 
-    d_m over matched pairs (replaced by 1e-3 when ≤ 0, i.e. below float32 rounding), d_II and d_TT over all off-diagonal image /
-    image and text / text pairs. Source: Schrodi et al. 2025, "Two Effects, One Trigger", the relative
-    modality gap.
+    d_m over matched pairs, replaced by 1e-3 only when it is <= 0 (Schrodi's gap_precompute.py);
+    d_II and d_TT over all pairs of distinct image / text rows (the cones). d_m is computed as
+    mean_i ‖x_i − y_i‖² / 4 in float64, which equals (1 − cos) / 2 for unit rows but is exactly 0
+    for identical rows: from float32 cosines, rounding would leave identical modalities a d_m of
+    about ±1e-8 and decide the floor by chance. Source: Schrodi et al. 2025, "Two Effects, One
+    Trigger" (ICLR), the relative modality gap.
     """
     import torch
 
-    d_matched = (1.0 - alignment(sums)) / 2.0
+    d_matched = _weighted_mean(sums, sums.stats.squared_distance) / 4.0
     d_matched = torch.where(
-        d_matched <= FLOAT32_COSINE_NOISE, torch.full_like(d_matched, RELATIVE_GAP_FLOOR), d_matched
+        d_matched > 0.0, d_matched, torch.full_like(d_matched, RELATIVE_GAP_FLOOR)
     )
     d_image = (1.0 - image_cone(sums)) / 2.0
     d_text = (1.0 - text_cone(sums)) / 2.0
@@ -342,31 +490,32 @@ def pos_neg_overlap(sums: WeightedSums) -> torch.Tensor:
     return histogram_overlap(positive_hist, torch.clamp(negative_hist, min=0.0))
 
 
-def _uniformity(sums: WeightedSums, kernel_rows: torch.Tensor) -> torch.Tensor:
+def _uniformity(within: WithinSums, kernel_rows: torch.Tensor) -> torch.Tensor:
     import torch
 
-    n = sums.stats.n
-    mean_kernel = float(kernel_rows.sum()) / (n * (n - 1))
-    influence = 2.0 * (kernel_rows / (n - 1) - mean_kernel) / n
-    projected = _projected(sums, mean_kernel, influence)
+    rows = int(kernel_rows.shape[0])
+    mean_kernel = float(kernel_rows.sum()) / (rows * (rows - 1))
+    influence = 2.0 * (kernel_rows / (rows - 1) - mean_kernel) / rows
+    # First-order (Hájek) projection over the rows' weights e: value + Σ_r (e_r − 1) · influence_r.
+    projected = mean_kernel + within.delta.double() @ influence
     return torch.log(torch.clamp(projected, min=mean_kernel * 1e-6))
 
 
 def image_uniformity(sums: WeightedSums) -> torch.Tensor:
-    """log mean_{i≠j} exp(−2‖x_i − x_j‖²) of the image embeddings (lower: more uniform).
+    """log mean_{r≠s} exp(−2‖u_r − u_s‖²) over the distinct image rows (lower: more uniform).
 
     Source: Wang & Isola 2020, "Understanding Contrastive Representation Learning through Alignment and
     Uniformity on the Hypersphere" (ICML), t = 2. Resampled by the U-statistic's Hájek projection.
     """
-    return _uniformity(sums, sums.stats.image_kernel_rows)
+    return _uniformity(sums.image_within, sums.stats.image_within.kernel_rows)
 
 
 def text_uniformity(sums: WeightedSums) -> torch.Tensor:
-    """log mean_{i≠j} exp(−2‖y_i − y_j‖²) of the text embeddings (lower: more uniform).
+    """log mean_{r≠s} exp(−2‖u_r − u_s‖²) over the distinct text rows (lower: more uniform).
 
     Source: Wang & Isola 2020 (ICML), t = 2. Resampled by the U-statistic's Hájek projection.
     """
-    return _uniformity(sums, sums.stats.text_kernel_rows)
+    return _uniformity(sums.text_within, sums.stats.text_within.kernel_rows)
 
 
 @_memoized
@@ -399,6 +548,71 @@ def matched_overlap(sums: WeightedSums) -> torch.Tensor:
     )
 
 
+def _image_to_text_recall(column: int) -> Callable[[WeightedSums], torch.Tensor]:
+    k = RECALL_KS[column]
+
+    def recall(sums: WeightedSums) -> torch.Tensor:
+        assert sums.stats.retrieval is not None
+        return _weighted_mean(sums, sums.stats.retrieval.image_hits[:, column])
+
+    recall.__doc__ = f"""Share of images with one of their captions among their top {k} of all
+    captions (a caption of another image scoring as high counts against the hit).
+
+    Source: clip_benchmark's zero-shot retrieval ("text_retrieval_recall@{k}"). Resampled over
+    the images with each image's hit from the whole measured gallery."""
+    return recall
+
+
+def _text_to_image_recall(column: int) -> Callable[[WeightedSums], torch.Tensor]:
+    k = RECALL_KS[column]
+
+    def recall(sums: WeightedSums) -> torch.Tensor:
+        retrieval = sums.stats.retrieval
+        assert retrieval is not None
+        hits = sums.weights @ retrieval.caption_hits[:, column]
+        return hits / (sums.weights @ retrieval.captions)
+
+    recall.__doc__ = f"""Share of captions whose image is among their top {k} of all images (another
+    image scoring as high counts against the hit); a caption's weight is its image's.
+
+    Source: clip_benchmark's zero-shot retrieval ("image_retrieval_recall@{k}")."""
+    return recall
+
+
+def _zeroshot_top(column: int) -> Callable[[WeightedSums], torch.Tensor]:
+    k = (1, 5)[column]
+
+    def accuracy(sums: WeightedSums) -> torch.Tensor:
+        assert sums.stats.zeroshot is not None
+        return _weighted_mean(sums, sums.stats.zeroshot.correct[:, column])
+
+    accuracy.__doc__ = f"""Share of images whose class is among the top {k} of the zero-shot
+    classifier (the mean normalised prompt-template embedding of each class, renormalised; a
+    wrong class scoring as high counts against). Source: Radford et al. 2021 (CLIP), the OpenAI
+    prompt ensembling protocol as clip_benchmark runs it."""
+    return accuracy
+
+
+def zeroshot_mean_per_class_recall(sums: WeightedSums) -> torch.Tensor:
+    """mean over the classes present of the share of their images classified right at top 1
+    (balanced accuracy). Source: clip_benchmark, ``balanced_accuracy_score(target, pred)``; a
+    class no resampled image belongs to drops out of that resample's mean, as sklearn's does.
+    """
+    import torch
+
+    zeroshot = sums.stats.zeroshot
+    assert zeroshot is not None
+    shape = (sums.weights.shape[0], zeroshot.n_classes)
+    images = torch.zeros(shape, dtype=torch.float64, device=sums.weights.device)
+    images.index_add_(1, zeroshot.labels, sums.weights)
+    right = torch.zeros_like(images).index_add_(
+        1, zeroshot.labels, sums.weights * zeroshot.correct[:, 0]
+    )
+    present = images > 0
+    recall = torch.where(present, right / images.clamp(min=1e-300), torch.zeros_like(right))
+    return recall.sum(1) / present.sum(1)
+
+
 METRIC_FUNCTIONS: dict[str, Callable[[WeightedSums], torch.Tensor]] = {
     "centroid_gap": centroid_gap,
     "pair_distance": pair_distance,
@@ -415,8 +629,29 @@ METRIC_FUNCTIONS: dict[str, Callable[[WeightedSums], torch.Tensor]] = {
     "text_text_similarity": text_text_similarity,
     "matched_gap": matched_gap,
     "matched_overlap": matched_overlap,
+    **{f"i2t_recall@{k}": _image_to_text_recall(column) for column, k in enumerate(RECALL_KS)},
+    **{f"t2i_recall@{k}": _text_to_image_recall(column) for column, k in enumerate(RECALL_KS)},
+    "zeroshot_top1": _zeroshot_top(0),
+    "zeroshot_top5": _zeroshot_top(1),
+    "zeroshot_mean_per_class_recall": zeroshot_mean_per_class_recall,
 }
 """Metric name -> function of the weighted sums; the names are those of ``catalogue.METRICS``."""
+
+
+def available(name: str, stats: PairStatistics) -> bool:
+    """Whether ``stats`` hold what metric ``name`` needs (``MetricInfo.needs``)."""
+    needs = METRICS[name].needs
+    if needs == "text2":
+        return stats.text_text is not None
+    if needs == "captions":
+        return stats.retrieval is not None
+    if needs == "classes":
+        return stats.zeroshot is not None
+    if needs == "five_classes":
+        return stats.zeroshot is not None and stats.zeroshot.n_classes >= 5
+    if needs == "negatives":
+        return stats.cross.negative_count > 0
+    return True
 
 
 def metric_values(
@@ -427,11 +662,10 @@ def metric_values(
     With ``interval_scales`` the statistics of ``INTERVAL_SCALES`` come too, under ``interval_key``.
     """
     sums = weighted_sums(stats, weights)
-    has_text2 = stats.text_text is not None
     values = {
         name: function(sums)
         for name, function in METRIC_FUNCTIONS.items()
-        if has_text2 or name not in ("text_text_similarity", "matched_gap", "matched_overlap")
+        if available(name, stats)
     }
     if interval_scales:
         values.update(

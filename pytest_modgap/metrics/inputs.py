@@ -27,12 +27,20 @@ class PairedEmbeddings:
     """Unit-normalised float32 rows: ``image[i]`` matches ``text[i]`` (and ``text2[i]``).
 
     ``groups`` holds int64 labels relabelled to 0..G-1 (pairs in one group are not negatives).
+    ``extra_captions[m]`` is a further caption of image ``extra_caption_image[m]``; ``retrieval``
+    says whether the retrieval ranks are counted. ``classes`` holds one unit row per class (the
+    zero-shot classifier) and ``labels`` each pair's row in it (the groups as given).
     """
 
     image: torch.Tensor
     text: torch.Tensor
     text2: torch.Tensor | None
     groups: torch.Tensor | None
+    extra_captions: torch.Tensor | None = None
+    extra_caption_image: torch.Tensor | None = None
+    retrieval: bool = True
+    classes: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
 
     @property
     def n(self) -> int:
@@ -145,12 +153,106 @@ def _as_groups(value: Any, n: int, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(relabelled.astype(np.int64)).to(device)
 
 
-def prepare_embeddings(
-    image: Any, text: Any, *, text2: Any = None, groups: Any = None
-) -> PairedEmbeddings:
-    """Validate, move to one device and L2-normalise the rows of ``image``, ``text`` and ``text2``.
+def _as_caption_images(value: Any, m: int, n: int, device: torch.device) -> torch.Tensor:
+    """``extra_caption_image`` as int64 image indices in [0, n), one per extra caption."""
+    import torch
 
-    Tensors keep their device (``text`` and ``text2`` follow ``image``); numpy arrays go to the CPU.
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.shape != (m,) or not np.issubdtype(array.dtype, np.integer):
+        raise ModgapInputError(
+            f"extra_caption_image: has shape {array.shape} and dtype {array.dtype}; expected "
+            f"({m},) integers, the image (row of image) each of the {m} extra captions describes."
+        )
+    if m and (array.min() < 0 or array.max() >= n):
+        raise ModgapInputError(
+            f"extra_caption_image: holds {array.min()}..{array.max()}, but an image index must "
+            f"be a row of image, 0..{n - 1}."
+        )
+    return torch.from_numpy(array.astype(np.int64)).to(device)
+
+
+def _extra_captions(
+    extra_captions: Any, extra_caption_image: Any, x: torch.Tensor
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if (extra_captions is None) != (extra_caption_image is None):
+        raise ModgapInputError(
+            "extra_captions and extra_caption_image: pass both (the captions and, for each, the "
+            "row of image it describes) or neither."
+        )
+    if extra_captions is None:
+        return None, None
+    captions = _as_tensor("extra_captions", extra_captions, x.device)
+    if captions.shape[1] != x.shape[1]:
+        raise ModgapInputError(
+            f"extra_captions: have dimension {captions.shape[1]}, the images {x.shape[1]}; all "
+            f"captions must come from the same model as the images."
+        )
+    m = int(captions.shape[0])
+    return captions, _as_caption_images(extra_caption_image, m, int(x.shape[0]), x.device)
+
+
+def _classifier(
+    class_embeddings: Any, groups: Any, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The zero-shot classifier (OpenAI protocol: each template embedding normalised, averaged per
+    class, the mean renormalised) and the pairs' class indices (``groups``, as given)."""
+    import torch
+
+    if groups is None:
+        raise ModgapInputError(
+            "class_embeddings: zero-shot classification needs each pair's class: pass groups, "
+            "the row of class_embeddings that is each pair's class."
+        )
+    raw = (
+        class_embeddings.detach()
+        if isinstance(class_embeddings, torch.Tensor)
+        else np.asarray(class_embeddings)
+    )
+    shape = tuple(raw.shape)
+    if len(shape) not in (2, 3) or shape[-1] != x.shape[1] or shape[0] < 2:
+        raise ModgapInputError(
+            f"class_embeddings: has shape {shape}; expected (C, d) or (C, T, d): one embedding "
+            f"per class (or per class and prompt template) with d = {x.shape[1]}, like the "
+            f"images, and C >= 2 classes."
+        )
+    templates = shape[1] if len(shape) == 3 else 1
+    flat = raw.reshape(shape[0] * templates, shape[-1])
+    rows = _as_tensor("class_embeddings", flat, x.device)
+    mean = rows.double().view(shape[0], templates, shape[-1]).mean(1)
+    classes = _unit_rows("class_embeddings (template mean)", mean)
+    labels = groups.detach().cpu().numpy() if isinstance(groups, torch.Tensor) else groups
+    array = np.asarray(labels)
+    if array.ndim != 1 or array.shape[0] != x.shape[0]:
+        raise ModgapInputError(
+            f"groups: has shape {array.shape}; expected one class index per pair, "
+            f"shape ({x.shape[0]},)."
+        )
+    if not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() >= shape[0]:
+        raise ModgapInputError(
+            f"groups: with class_embeddings each group is a class index, 0..{shape[0] - 1} (the "
+            f"row of class_embeddings); got dtype {array.dtype}, values "
+            f"{array.min()}..{array.max()}."
+        )
+    return classes, torch.from_numpy(array.astype(np.int64)).to(x.device)
+
+
+def prepare_embeddings(
+    image: Any,
+    text: Any,
+    *,
+    text2: Any = None,
+    groups: Any = None,
+    extra_captions: Any = None,
+    extra_caption_image: Any = None,
+    retrieval: bool = True,
+    class_embeddings: Any = None,
+) -> PairedEmbeddings:
+    """Validate, move to one device and L2-normalise the rows of ``image``, ``text``, ``text2``,
+    ``extra_captions`` and ``class_embeddings`` (see ``measure_embeddings``).
+
+    Tensors keep their device (the others follow ``image``); numpy arrays go to the CPU.
     """
     import torch
 
@@ -182,4 +284,18 @@ def prepare_embeddings(
                 f"caption embedding per pair, like text."
             )
     g = None if groups is None else _as_groups(groups, n, x.device)
-    return PairedEmbeddings(image=x, text=y, text2=z, groups=g)
+    extra, extra_image = _extra_captions(extra_captions, extra_caption_image, x)
+    classes, labels = (None, None)
+    if class_embeddings is not None:
+        classes, labels = _classifier(class_embeddings, groups, x)
+    return PairedEmbeddings(
+        image=x,
+        text=y,
+        text2=z,
+        groups=g,
+        extra_captions=extra,
+        extra_caption_image=extra_image,
+        retrieval=retrieval,
+        classes=classes,
+        labels=labels,
+    )

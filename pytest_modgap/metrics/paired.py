@@ -213,12 +213,12 @@ def _verdict(
     return "better" if improved else "worse"
 
 
-def _statistics(name: str, embedding_set: EmbeddingSet) -> PairStatistics:
+def _statistics(name: str, embedding_set: EmbeddingSet, retrieval: bool) -> PairStatistics:
     from pytest_modgap.metrics.engine import checked_statistics
 
     image, text, text2, groups = embedding_set
     try:
-        return checked_statistics(image, text, text2=text2, groups=groups)
+        return checked_statistics(image, text, text2=text2, groups=groups, retrieval=retrieval)
     except ModgapInputError as error:
         raise ModgapInputError(f"{name} model: {error}") from None
 
@@ -250,6 +250,7 @@ def compare_embeddings(
     n_boot: int = 1000,
     seed: int = 0,
     tolerance: float | Mapping[str, float] | None = None,
+    retrieval: bool = True,
 ) -> Comparison:
     """Every metric of ``candidate`` against ``reference``, embeddings of the same pairs, paired.
 
@@ -260,7 +261,8 @@ def compare_embeddings(
     at level ``ci`` says whether the models differ on these pairs (each model's own interval is the
     one ``measure_embeddings`` reports). ``tolerance``: the absolute change
     allowed (one number, or per metric; default DEFAULT_TOLERANCE). See ``MetricDifference`` for
-    the verdicts; ``Comparison.failed`` lists the worse metrics.
+    the verdicts; ``Comparison.failed`` lists the worse metrics. ``retrieval=False`` leaves the
+    recalls out (class-prompt captions), as in ``measure_embeddings``.
     """
     import torch
 
@@ -278,8 +280,8 @@ def compare_embeddings(
         )
     _same_groups(candidate[3], reference[3])
     with torch.inference_mode():
-        stats_c = _statistics("candidate", candidate)
-        stats_r = _statistics("reference", reference)
+        stats_c = _statistics("candidate", candidate, retrieval)
+        stats_r = _statistics("reference", reference, retrieval)
         scaled_c, scaled_r = point_estimates(stats_c), point_estimates(stats_r)
         point_c = {name: value for name, value in scaled_c.items() if name in METRICS}
         point_r = {name: value for name, value in scaled_r.items() if name in METRICS}

@@ -13,6 +13,14 @@ import numpy as np
 
 from pytest_modgap.metrics.catalogue import METRICS
 
+_NEEDS_HINT = {
+    "text2": " It needs a second caption per pair (text2).",
+    "negatives": " It needs negatives: pairs of different groups.",
+    "captions": " Retrieval was not asked for (class-prompt captions).",
+    "classes": " It needs class names (zero-shot classification: class_embeddings).",
+    "five_classes": " It needs class names of at least 5 classes.",
+}
+
 
 @dataclass(frozen=True)
 class Distributions:
@@ -33,6 +41,8 @@ class Report(Mapping[str, float]):
 
     ``ci`` is empty when intervals were turned off (``ci=None``). ``metadata`` records what was measured
     (model, data set, samples, seed, device) when the report came from ``pytest_modgap.measure``.
+    ``slices`` maps each slice (a manifest's ``slice`` field, or a class) with enough pairs to the
+    Report of its pairs alone.
     """
 
     metrics: dict[str, float]
@@ -45,15 +55,14 @@ class Report(Mapping[str, float]):
     approximated: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     distributions: Distributions | None = field(default=None, repr=False)
+    slices: dict[str, Report] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, name: str) -> float:
         try:
             return self.metrics[name]
         except KeyError:
             known = ", ".join(self.metrics)
-            hint = ""
-            if name in METRICS and METRICS[name].needs_text2:
-                hint = " It needs a second caption per pair (text2)."
+            hint = _NEEDS_HINT.get(METRICS[name].needs, "") if name in METRICS else ""
             raise KeyError(f"{name!r} is not in this report.{hint} Available: {known}.") from None
 
     def __iter__(self) -> Iterator[str]:
@@ -75,7 +84,18 @@ class Report(Mapping[str, float]):
             approximated=self.approximated,
             metadata={**self.metadata, **metadata},
             distributions=self.distributions,
+            slices=self.slices,
         )
+
+    def worst_slices(self, name: str, count: int = 3) -> list[tuple[str, float]]:
+        """The ``count`` slices with the worst value of metric ``name`` (by its better direction),
+        worst first, as (slice, value); none for a metric without a direction or slices."""
+        better = METRICS[name].better if name in METRICS else "none"
+        found = [(label, part[name]) for label, part in self.slices.items() if name in part]
+        if better == "none" or not found:
+            return []
+        found.sort(key=lambda item: item[1], reverse=better == "lower")
+        return found[:count]
 
     def to_dict(self, *, include_distributions: bool = False) -> dict[str, Any]:
         """Plain JSON-serialisable types: metrics with their intervals, and how they were computed.
@@ -100,6 +120,8 @@ class Report(Mapping[str, float]):
             "ci_approximated": list(self.approximated),
             "metadata": dict(self.metadata),
         }
+        if self.slices:
+            data["slices"] = {label: part.to_dict() for label, part in self.slices.items()}
         if include_distributions and self.distributions is not None:
             found = self.distributions
             data["distributions"] = {
@@ -140,6 +162,9 @@ class Report(Mapping[str, float]):
             approximated=tuple(data.get("ci_approximated", ())),
             metadata=dict(data.get("metadata", {})),
             distributions=distributions,
+            slices={
+                str(label): cls.from_dict(part) for label, part in data.get("slices", {}).items()
+            },
         )
 
     def format_value(self, name: str) -> str:

@@ -162,13 +162,22 @@ def test_rows_follow_the_pairs_for_any_batch_size(
     np.testing.assert_array_equal(result.text2, expected_text(pairs.texts2 or []))
 
 
-def test_texts_are_batched_by_length(pairs: PairSet) -> None:
+def test_texts_are_batched_by_length_and_each_distinct_text_encoded_once(pairs: PairSet) -> None:
     encoder = FakePlainEncoder()
-    embed_pairs(pairs, encoder, batch_size=4, num_workers=0)
-    first_column = encoder.text_batches[:3]  # texts, before texts2
-    assert [len(batch) for batch in first_column] == [4, 4, 3]
-    lengths = [len(t) for batch in first_column for t in batch]
+    repeated = PairSet(
+        name="toy",
+        images=pairs.images,
+        texts=pairs.texts,
+        texts2=[pairs.texts[0]] * len(pairs),  # one caption shared by every pair
+    )
+    result = embed_pairs(repeated, encoder, batch_size=4, num_workers=0)
+    encoded = [text for batch in encoder.text_batches for text in batch]
+    assert sorted(encoded) == sorted(set(pairs.texts))
+    assert all(len(batch) == 4 for batch in encoder.text_batches[:-1])
+    lengths = [len(t) for t in encoded]
     assert lengths == sorted(lengths)
+    assert result.text2 is not None
+    np.testing.assert_array_equal(result.text2, np.repeat(result.text[:1], len(pairs), axis=0))
 
 
 def test_without_texts2(pairs: PairSet) -> None:

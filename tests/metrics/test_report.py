@@ -22,7 +22,7 @@ def test_mapping_access_and_interval(report: Report) -> None:
     low, high = report.ci["alignment"]
     assert low <= report["alignment"] <= high
     assert report.n == 40
-    assert len(report) == len(list(report)) == 12
+    assert len(report) == len(list(report)) == 18  # 12 pair metrics and 6 retrieval recalls
 
 
 def test_missing_text2_metric_says_why(report: Report) -> None:
@@ -38,6 +38,7 @@ def test_to_dict_is_plain_json_and_round_trips(report: Report) -> None:
         "pos_neg_overlap",
         "image_uniformity",
         "text_uniformity",
+        *(f"{direction}_recall@{k}" for direction in ("i2t", "t2i") for k in (1, 5, 10)),
     ]
     again = Report.from_dict(data)
     assert dict(again) == dict(report)
