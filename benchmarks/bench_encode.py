@@ -4,11 +4,15 @@ Builds random-init CLIP models from configs (CPU: a ViT-B/32-shaped model with f
 CUDA: ViT-B/32 and ViT-L/14 in bfloat16), writes photo-like JPEGs of COCO-like sizes to a temporary
 folder, and prints per model: raw forward images/s on ready pixel tensors, full pipeline images/s
 from the files, their ratio (target >= 0.80), and the first embedding run against a cached re-run
-(target >= 20x).
+(target >= 20x). Then a cached `modgap measure` of the shipped reference model (1,000 `shapes`
+pairs, every metric with 1,000 bootstrap resamples) as a process of its own, against a process that
+only reads the same cache entry's .npz and computes the same metrics (target <= 1.3x: a cache hit
+loads no model).
 Run: python benchmarks/bench_encode.py [--images N] [--batch-size B] [--workers W]
          [--arch vit-b32,vit-l14,...] [--device cuda] [--dtype bfloat16] [--json PATH]
+         [--cached-measure-repeats R | --cached-measure-only]
 (--arch: the shapes of ARCHS below; default: by device as above. benchmarks/gpu_check.sh runs
---arch vit-b32 --device cuda --dtype bfloat16.)
+--arch vit-b32 --device cuda --dtype bfloat16. --cached-measure-repeats 0 skips the last section.)
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import argparse
 import json
 import math
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +79,8 @@ CPU_MODELS = [ARCHS["vit-b32-4layers"]]
 CUDA_MODELS = [ARCHS["vit-b32"], ARCHS["vit-l14"]]
 PIPELINE_TARGET = 0.80
 CACHE_TARGET = 20.0
+CACHED_MEASURE_TARGET = 1.3
+CACHED_MEASURE_SAMPLES = 1000
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -227,6 +235,110 @@ def cache_times(
     return times[0], times[1]
 
 
+# What the baseline process of the cached-measure section does: read the embeddings (and the
+# pairs' labels) that `modgap measure` reads from its cache entry, and compute the same metrics.
+_READ_AND_MEASURE = """
+import sys
+import numpy as np
+from pytest_modgap.metrics.engine import measure_embeddings
+with np.load(sys.argv[1], allow_pickle=False) as stored:
+    arrays = {name: stored[name] for name in stored.files}
+image, text = arrays.pop("image"), arrays.pop("text")
+arguments = dict(arrays)
+if "slices" in arguments:
+    arguments["slices"] = [str(label) for label in arguments["slices"]]
+if "retrieval" in arguments:
+    arguments["retrieval"] = bool(arguments["retrieval"])
+report = measure_embeddings(image, text, **arguments, ci=0.95, n_boot=1000, seed=0)
+print(f"alignment {report['alignment']:.6f}")
+"""
+
+
+def _measured_inputs(cache: Path, path: Path) -> None:
+    """Save what `modgap measure` hands the metric engine after its cache hit (the embeddings of
+    the cache entry and the pairs' groups, captions and labels) as one .npz at ``path``."""
+    from pytest_modgap.embedding.measurement import load_model, sample_embeddings
+    from pytest_modgap.reference import reference_model_dir
+
+    model = load_model(str(reference_model_dir("reference")), lazy=True)
+    sample, _ = sample_embeddings(
+        model, "shapes", samples=CACHED_MEASURE_SAMPLES, seed=0, cache_dir=cache
+    )
+    if model.loaded:
+        raise SystemExit(f"cached measure: the embeddings were not in the cache {cache}")
+    arrays: dict[str, Any] = {"image": sample.image, "text": sample.text}
+    for name, value in sample.arguments().items():
+        if value is not None:
+            arrays[name] = np.asarray(value)
+    np.savez(path, **arrays)
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Wall seconds and stdout of one process."""
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, done.stdout
+
+
+def cached_measure(root: Path, repeats: int, device: str | None) -> dict[str, Any]:
+    """A cached `modgap measure` (reference model, 1,000 shapes pairs) against reading the same
+    embeddings from an .npz plus computing the same metrics, each as its own Python process,
+    interleaved.
+
+    Both processes import torch and numpy and compute the same report from the same arrays
+    (alignment is printed by both and compared); what the first adds is the command itself: the
+    data set (generated) and its fingerprint, the model's identity from its files, the cache lookup
+    and the printing. A cache hit that still built the model would add transformers' import and
+    the model's load (about 5 s here).
+    """
+    cache = root / "measure-cache"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "pytest_modgap.cli", "measure", "--cache-dir", str(cache)]
+    command += ["--samples", str(CACHED_MEASURE_SAMPLES)]
+    if device:
+        command += ["--device", device]
+    first, _ = _timed(command, env)
+    inputs = root / "measured-inputs.npz"
+    _measured_inputs(cache, inputs)
+    baseline = [sys.executable, "-c", _READ_AND_MEASURE, str(inputs)]
+    cached_times, baseline_times = [], []
+    for _ in range(repeats):
+        seconds, measured = _timed(command, env)
+        cached_times.append(seconds)
+        seconds, computed = _timed(baseline, env)
+        baseline_times.append(seconds)
+    alignment = f"{float(computed.split()[-1]):.4f}"
+    shown = [line.split()[2] for line in measured.splitlines() if line.startswith("alignment ")]
+    if shown != [alignment]:
+        raise SystemExit(f"cached measure: alignment {shown} differs from {alignment}:\n{measured}")
+    cached = statistics.median(cached_times)
+    read = statistics.median(baseline_times)
+    return {
+        "first_run_s": first,
+        "cached_run_s": cached,
+        "read_and_metrics_s": read,
+        "ratio": cached / read,
+        "target": CACHED_MEASURE_TARGET,
+        "target_met": cached / read <= CACHED_MEASURE_TARGET,
+        "repeats": repeats,
+        "command": " ".join(command[1:]),
+    }
+
+
+def print_cached_measure(result: dict[str, Any]) -> None:
+    print(f"\ncached `modgap measure` (reference model, {CACHED_MEASURE_SAMPLES} shapes pairs)")
+    print(f"  first run (embeds):        {result['first_run_s']:8.2f} s")
+    print(
+        f"  cached run:                {result['cached_run_s']:8.2f} s   (median of {result['repeats']})"
+    )
+    print(f"  read .npz + metrics:       {result['read_and_metrics_s']:8.2f} s")
+    print(
+        f"  cached / (read + metrics): {result['ratio']:8.2f}     "
+        f"(target <= {CACHED_MEASURE_TARGET:.1f})"
+    )
+
+
 def _architectures(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in ARCHS]
@@ -254,6 +366,18 @@ def main() -> None:
         "--dtype", choices=sorted(DTYPES), help="default: bfloat16 on cuda, float32 on cpu"
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--cached-measure-repeats",
+        type=int,
+        default=5,
+        metavar="R",
+        help="timed repeats of the cached `modgap measure` section (default 5; 0 skips it)",
+    )
+    parser.add_argument(
+        "--cached-measure-only",
+        action="store_true",
+        help="run only the cached `modgap measure` section",
+    )
     args = parser.parse_args()
 
     device = torch.device(args.device or ("cuda" if cuda else "cpu"))
@@ -263,7 +387,9 @@ def main() -> None:
     dtype = DTYPES[args.dtype] if args.dtype else (torch.bfloat16 if on_cuda else torch.float32)
     images = args.images or (4096 if on_cuda else 128)
     batch_size = args.batch_size or (256 if on_cuda else 32)
-    if args.arch:
+    if args.cached_measure_only:
+        models = []
+    elif args.arch:
         models = [ARCHS[name] for name in args.arch]
     else:
         models = CUDA_MODELS if on_cuda else CPU_MODELS
@@ -279,14 +405,15 @@ def main() -> None:
         "models": [],
     }
     with tempfile.TemporaryDirectory(prefix="modgap-bench-") as temp:
-        start = time.perf_counter()
-        pairs = make_pairs(Path(temp), images)
-        results["jpeg_write_s"] = time.perf_counter() - start
-        print(
-            f"device: {where}; {images} JPEGs of COCO-like sizes written in "
-            f"{results['jpeg_write_s']:.1f} s; batch {batch_size}; "
-            f"{args.workers} workers; dtype {results['dtype']}"
-        )
+        if models:
+            start = time.perf_counter()
+            pairs = make_pairs(Path(temp), images)
+            results["jpeg_write_s"] = time.perf_counter() - start
+            print(
+                f"device: {where}; {images} JPEGs of COCO-like sizes written in "
+                f"{results['jpeg_write_s']:.1f} s; batch {batch_size}; "
+                f"{args.workers} workers; dtype {results['dtype']}"
+            )
         for number, shape in enumerate(models):
             encoder = RandomClipEncoder(shape, device, dtype)
             raw = raw_forward_rate(encoder, images, batch_size)
@@ -325,6 +452,13 @@ def main() -> None:
             del encoder
             if on_cuda:
                 torch.cuda.empty_cache()
+        repeats = max(1, args.cached_measure_repeats) if args.cached_measure_only else 0
+        repeats = repeats or args.cached_measure_repeats
+        if repeats > 0:
+            results["cached_measure"] = cached_measure(Path(temp), repeats, args.device)
+            print_cached_measure(results["cached_measure"])
+            if args.json:
+                Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

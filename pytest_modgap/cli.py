@@ -54,6 +54,16 @@ example:
   modgap compare old.json new.json
 """
 
+_HISTORY_EPILOG = """\
+A history file holds one JSON line per measurement, appended by `modgap measure --history PATH`
+and by pytest --modgap-history=PATH: model, data set, every metric with its interval, the time and
+the git commit of the directory the run started in.
+
+example:
+  modgap measure --model ./checkpoints/release-7 --history modgap-history.jsonl
+  modgap history modgap-history.jsonl --report-dir history-report
+"""
+
 _BASELINES_EPILOG = """\
 The shipped baselines are the published values (jina-embeddings-v4 Table 4, Liang et al. 2022); use
 one in a test with modgap.check(report, baseline="paper/jina-embeddings-v4").
@@ -218,6 +228,25 @@ def _parser() -> argparse.ArgumentParser:
         type=_tolerance,
         help="absolute change a metric may make against --reference-model (default: 0.01)",
     )
+    measure.add_argument(
+        "--history",
+        metavar="PATH",
+        help="append the measurement to this history file (one JSON line) and print the change "
+        "since the previous run of the model on the data set",
+    )
+
+    history = commands.add_parser(
+        "history",
+        help="print the runs of a history file; draw each metric over them with --report-dir",
+        description="Print the measurements recorded in a history file, per data set, and with\n"
+        "--report-dir draw each metric over the runs (interval bands) into an HTML report.",
+        formatter_class=_Formatter,
+        epilog=_HISTORY_EPILOG,
+    )
+    history.add_argument("path", metavar="PATH", help="the history file (JSON lines)")
+    history.add_argument(
+        "--report-dir", metavar="DIR", help="write the trend figures and index.html to DIR"
+    )
 
     compare = commands.add_parser(
         "compare",
@@ -310,7 +339,7 @@ def _measure(args: argparse.Namespace) -> int:
     from pytest_modgap.embedding.measurement import load_model, measure
     from pytest_modgap.reference import reference_model_dir
 
-    _check_outputs(json=args.json, report_dir=args.report_dir)
+    _check_outputs(json=args.json, report_dir=args.report_dir, history=args.history)
     model_spec = args.model or str(reference_model_dir("reference"))
     ci = None if args.no_ci else 0.95
 
@@ -321,6 +350,7 @@ def _measure(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             batch_size=args.batch_size,
             trust_remote_code=args.trust_remote_code,
+            lazy=True,  # a cached measurement loads no model
         )
 
     def measured(loaded: LoadedModel, cache: _Cache) -> Report:
@@ -349,6 +379,8 @@ def _measure(args: argparse.Namespace) -> int:
 
             write_text_atomic(Path(args.json), json.dumps(report.to_dict(), indent=2) + "\n")
             print(f"\nreport written to {args.json}")
+        if args.history:
+            _append_history(args, model_spec, report)
         if args.truncate_dim:
             _sweep(args, loaded, cache, ci)
         comparison = None
@@ -369,15 +401,91 @@ def _measure(args: argparse.Namespace) -> int:
                     (_model_label(model_spec, "candidate"), args.dataset, report),
                 ]
         if args.report_dir:
-            from pytest_modgap.reports.html import write_report_dir
+            from pytest_modgap.reports.html import figures_unavailable, write_report_dir
 
             index = write_report_dir(
                 args.report_dir,
                 results,
-                verdicts=None if comparison is None else _verdicts(comparison, results),
+                comparisons=None if comparison is None else _verdicts(comparison, results),
             )
             print(f"\nreport folder written: {index}")
+            missing = figures_unavailable()
+            if missing:
+                print(f"figures not drawn: {missing}")
     return 1 if comparison is not None and comparison.failed else 0
+
+
+def _append_history(args: argparse.Namespace, model: str, report: Report) -> None:
+    """``--history``: print the change since the previous run of this model and data set, then
+    append this measurement."""
+    from pytest_modgap.reports.history import (
+        append_history,
+        change_text,
+        git_commit,
+        history_entry,
+        read_history,
+    )
+
+    data = report.to_dict()
+    dataset = str(report.metadata.get("dataset", args.dataset))
+    previous = read_history(args.history).previous(model, dataset)
+    entry = history_entry(
+        data,
+        model=model,
+        dataset=dataset,
+        samples=args.samples,
+        seed=args.seed,
+        commit=git_commit(),
+        source="modgap measure",
+    )
+    append_history(args.history, [entry])
+    if previous is not None:
+        print(f"\n{change_text(previous, data['metrics'])}")
+    print(f"\nmeasurement appended to {args.history}")
+
+
+def _history(args: argparse.Namespace) -> int:
+    """``modgap history PATH``: the recorded runs per data set; with --report-dir the trends."""
+    from pytest_modgap.reports.history import CHANGE_METRICS, read_history, run_label
+    from pytest_modgap.reports.trends import dataset_groups
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise ModgapError(
+            f"{args.path}: no such history file; write one with `modgap measure --history "
+            f"{args.path}` or pytest --modgap-history={args.path}."
+        )
+    _check_outputs(report_dir=args.report_dir)
+    history = read_history(path)
+    if history.skipped:
+        numbers = ", ".join(str(number) for number in history.skipped[:10])
+        print(f"{path}: skipped line(s) {numbers}: not history entries")
+    if not history.entries:
+        print(f"{path}: no measurements recorded yet.")
+        return 0
+    for dataset, entries in dataset_groups(history.entries).items():
+        print(f"\n{dataset}: {len(entries)} run{'s' if len(entries) != 1 else ''}")
+        width = max(len(_model_label(str(e["model"]))) for e in entries)
+        head = "".join(f"  {name:>13}" for name in CHANGE_METRICS)
+        print(f"  {'run':<32}{'model':<{width}}{head}")
+        for entry in entries:
+            values = "".join(
+                f"  {entry['metrics'][name]['value']:>13.4f}"
+                if name in entry["metrics"]
+                else f"  {'-':>13}"
+                for name in CHANGE_METRICS
+            )
+            print(f"  {run_label(entry):<32}{_model_label(str(entry['model'])):<{width}}{values}")
+    if args.report_dir:
+        from pytest_modgap.reports.html import figures_unavailable
+        from pytest_modgap.reports.trends import write_history_report
+
+        index = write_history_report(history, args.report_dir)
+        print(f"\nreport folder written: {index}")
+        missing = figures_unavailable()
+        if missing:
+            print(f"figures not drawn: {missing}")
+    return 0
 
 
 def _print_report(report: Report) -> None:
@@ -548,7 +656,13 @@ def _describe_baseline(path: Path, name: str) -> str:
         raise ModgapError(
             f"{path}: is not a baseline (expected a mapping with model, source and datasets)."
         )
-    wrap = textwrap.TextWrapper(width=100, initial_indent="", subsequent_indent=" " * 12)
+    # Prose wraps between words only: never inside an option, a path or a "--modgap-..." word.
+    wrap = textwrap.TextWrapper(
+        width=100,
+        subsequent_indent=" " * 12,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
     lines = [name]
     for key in ("model", "source", "protocol", "tolerance"):
         if data.get(key) is not None:
@@ -558,7 +672,13 @@ def _describe_baseline(path: Path, name: str) -> str:
                 if isinstance(value, dict)
                 else " ".join(str(value).split())
             )
-            lines.append(wrap.fill(f"  {key:<9} {text}"))
+            prefix, command = text.split(_RECORDED, 1) if _RECORDED in text else (text, "")
+            if command:
+                # A recorded command stays on one line, so that it can be copied and run.
+                lines.append(wrap.fill(f"  {key:<9} {prefix}{_RECORDED.rstrip()}"))
+                lines.append(" " * 12 + command)
+            else:
+                lines.append(wrap.fill(f"  {key:<9} {text}"))
     datasets = data.get("datasets")
     if not isinstance(datasets, dict) or not datasets:
         lines.append("  (no data sets)")
@@ -569,9 +689,26 @@ def _describe_baseline(path: Path, name: str) -> str:
         metrics = entry.get("metrics")
         metrics = metrics if isinstance(metrics, dict) else {}
         size = f" (n = {entry['n']})" if "n" in entry else ""
-        values = ", ".join(_metric_text(metric, spec) for metric, spec in metrics.items())
-        lines.append(wrap.fill(f"    {dataset}{size}: {values or 'no metrics'}"))
+        items = [_metric_text(metric, spec) for metric, spec in metrics.items()]
+        lines += _fill_items(f"    {dataset}{size}: ", items or ["no metrics"], 100, " " * 12)
     return "\n".join(lines)
+
+
+_RECORDED = "recorded with: "
+
+
+def _fill_items(head: str, items: list[str], width: int, indent: str) -> list[str]:
+    """``head`` then ``items`` separated by ", ", wrapped only between items: a metric's value
+    and its tolerance stay on one line."""
+    last = len(items) - 1
+    lines = [head + items[0] + ("," if last else "")]
+    for number, item in enumerate(items[1:], start=1):
+        text = item + ("," if number < last else "")
+        if len(lines[-1]) + 1 + len(text) <= width:
+            lines[-1] += " " + text
+        else:
+            lines.append(indent + text)
+    return lines
 
 
 def _metric_text(metric: str, spec: Any) -> str:
@@ -618,6 +755,7 @@ _COMMANDS = {
     "measure": _measure,
     "compare": _compare_files,
     "baselines": _baselines,
+    "history": _history,
     "paper": _paper,
 }
 

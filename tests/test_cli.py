@@ -89,7 +89,10 @@ def test_report_dir_stacks_reference_above_candidate(regressed_run: Run) -> None
     assert sorted(p.name for p in report.iterdir()) == ["figure2.png", "figure3.png", "index.html"]
     page = (report / "index.html").read_text(encoding="utf-8")
     assert page.index("reference: reference") < page.index("candidate: regressed")
-    assert "Baseline checks" in page and '<tr class="bad">' in page
+    # Paired comparison rows are not baseline checks: their own section and summary line.
+    assert "Comparison with the reference model" in page and '<tr class="bad">' in page
+    assert "Baseline checks" not in page and "baseline checks passed" not in page
+    assert "Worse than the reference model on" in page
     for name in ("figure2.png", "figure3.png"):
         assert (report / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -247,3 +250,109 @@ def test_samples_all_measures_every_pair_and_more_than_the_set_is_refused(
     assert json.loads(report.read_text(encoding="utf-8"))["n"] == 30
     message = _error(["measure", *model, "--samples", "31"], capsys)
     assert "more pairs than" in message and "(30)" in message and "--samples all" in message
+
+
+def _vectors(path: Path, seed: int = 0, shift: float = 0.0) -> str:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    image = rng.normal(size=(40, 8))
+    np.savez(path, image=image, text=image + 0.5 * rng.normal(size=(40, 8)) + shift)
+    return f"embeddings:{path}"
+
+
+def test_measure_history_appends_and_prints_the_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "runs" / "history.jsonl"
+    model = _vectors(tmp_path / "v.npz")
+    argv = ["measure", "--model", model, "--samples", "all", "--n-boot", "20"]
+    assert main([*argv, "--history", str(history)]) == 0
+    first = capsys.readouterr().out
+    assert f"measurement appended to {history}" in first and "previous run" not in first
+    _vectors(tmp_path / "v.npz", shift=0.3)  # a new release of the same model spec
+    assert main([*argv, "--history", str(history)]) == 0
+    second = capsys.readouterr().out
+    change = next(line for line in second.splitlines() if line.startswith("change since"))
+    assert "centroid_gap +" in change, change  # the shift widened the gap: a signed change
+    entries = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines()]
+    assert [e["source"] for e in entries] == ["modgap measure", "modgap measure"]
+    assert entries[0]["model"] == model and entries[0]["n"] == 40
+
+    report_dir = tmp_path / "history-report"
+    assert main(["history", str(history), "--report-dir", str(report_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"embeddings:{tmp_path / 'v.npz'}: 2 runs" in out
+    assert f"report folder written: {report_dir / 'index.html'}" in out
+    assert (report_dir / "trend-1.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_history_of_a_missing_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = _error(["history", str(tmp_path / "nope.jsonl")], capsys)
+    assert "no such history file" in message and "--history" in message
+
+
+def test_baselines_never_wrap_inside_an_option_or_a_metric(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = (
+        "pytest --modgap-model=/home/ci/a/rather/long/path/to/checkpoints/release-3 "
+        "--modgap-baseline-dir=/home/ci/a/long/baseline/folder --modgap-update "
+        "'tests/test_gap.py::test_no_gap_regression[modgap:release-3]'"
+    )
+    metrics = "\n".join(
+        f"      {name}: {{value: 0.{index}123, tolerance: 0.02}}"
+        for index, name in enumerate(
+            ("centroid_gap", "pair_distance", "relative_gap", "alignment", "image_cone"), start=1
+        )
+    )
+    (tmp_path / "release-3.yaml").write_text(
+        "format: pytest-modgap/1\n"
+        "model: /home/ci/a/rather/long/path/to/checkpoints/release-3\n"
+        f'source: "recorded with: {command}"\n'
+        f"datasets:\n  shapes:\n    n: 500\n    metrics:\n{metrics}\n",
+        encoding="utf-8",
+    )
+    assert main(["baselines", "--dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.strip() == command for line in lines), "the command is copyable as one line"
+    for index, name in enumerate(
+        ("centroid_gap", "pair_distance", "relative_gap", "alignment", "image_cone"), start=1
+    ):
+        assert any(f"{name} 0.{index}123 (tolerance 0.02)" in line for line in lines), name
+
+
+def test_a_missing_gpu_names_the_commands_own_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    argv = [
+        "measure",
+        "--device",
+        "cuda",
+        "--samples",
+        "10",
+        "--no-ci",
+        "--cache-dir",
+        str(tmp_path),
+    ]
+    message = _error(argv, capsys)
+    assert "modgap measure --device cpu" in message
+
+
+def test_report_dir_without_matplotlib_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    model = _vectors(tmp_path / "v.npz")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    argv = ["measure", "--model", model, "--samples", "all", "--no-ci"]
+    assert main([*argv, "--report-dir", str(tmp_path / "report")]) == 0
+    out = capsys.readouterr().out
+    assert "figures not drawn: matplotlib is not installed" in out

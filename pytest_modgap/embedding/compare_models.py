@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pytest_modgap.data.pairset import PairSet
-from pytest_modgap.embedding.measurement import LoadedModel, embed_sample, load_model
+from pytest_modgap.embedding.measurement import LoadedModel, load_model, sample_embeddings
 from pytest_modgap.errors import ModgapError
 from pytest_modgap.metrics.paired import Comparison, compare_embeddings
-from pytest_modgap.models.precomputed import PrecomputedEmbeddings
 
 
 def compare_models(
@@ -49,10 +48,11 @@ def compare_models(
             dtype=dtype,
             batch_size=batch_size,
             trust_remote_code=trust_remote_code,
+            lazy=True,
         )
 
     models = (loaded(candidate), loaded(reference))
-    precomputed = [isinstance(m.encoder, PrecomputedEmbeddings) for m in models]
+    precomputed = [m.precomputed for m in models]
     if precomputed[0] != precomputed[1]:
         raise ModgapError(
             f"compare: {models[precomputed.index(True)].spec} is a file of precomputed embeddings "
@@ -64,7 +64,7 @@ def compare_models(
             # Still embed each model once: a private cache for this comparison only.
             cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="modgap-compare-"))
         sets = [
-            embed_sample(
+            sample_embeddings(
                 model,
                 dataset,
                 samples=samples,
@@ -77,7 +77,13 @@ def compare_models(
         ]
     (candidate_set, label), (reference_set, _) = sets
     comparison = compare_embeddings(
-        candidate_set, reference_set, ci=ci, n_boot=n_boot, seed=seed, tolerance=tolerance
+        candidate_set.pair_set(),
+        reference_set.pair_set(),
+        ci=ci,
+        n_boot=n_boot,
+        seed=seed,
+        tolerance=tolerance,
+        retrieval=candidate_set.retrieval,
     )
     return Comparison(
         rows=comparison.rows,

@@ -5,7 +5,8 @@ A thin per-test view of the run's ModgapSession; baseline logic lives in ``basel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
@@ -18,11 +19,13 @@ if TYPE_CHECKING:
     from pytest_modgap.metrics.paired import Comparison as PairedComparison
     from pytest_modgap.metrics.report import Report
 
-MARKER_KEYWORDS = ("dataset", "samples", "model")
+MARKER_KEYWORDS = ("dataset", "samples", "model", "templates")
 MARKER_LINE = (
-    "modgap(*, dataset=None, samples=None, model=None): a modality-gap test; it takes the modgap "
-    "fixture. dataset / samples: what modgap.measure() measures by default; model: measure this "
-    "model spec instead of the --modgap-model ones."
+    "modgap(*, dataset=None, samples=None, model=None, templates=None): a modality-gap test; it "
+    "takes the modgap fixture. dataset / samples: what modgap.measure() measures by default (a "
+    "relative path in dataset= is taken from the test file's folder); model: measure this model "
+    "spec instead of the --modgap-model ones; templates: zero-shot prompt templates (a list with "
+    "{c}, or 'cifar100' / 'default')."
 )
 
 
@@ -32,6 +35,7 @@ class MarkerArgs(NamedTuple):
     dataset: str | None = None
     samples: int | None = None
     model: str | None = None
+    templates: str | tuple[str, ...] | None = None
 
 
 def marker_args(node: pytest.Item | Any, name: str) -> MarkerArgs:
@@ -49,7 +53,12 @@ def marker_args(node: pytest.Item | Any, name: str) -> MarkerArgs:
                 f"keywords {', '.join(k + '=' for k in MARKER_KEYWORDS)} e.g. "
                 f'@pytest.mark.modgap(dataset="shapes", samples=200).'
             )
-    return MarkerArgs(**markers[0].kwargs) if markers else MarkerArgs()
+    if not markers:
+        return MarkerArgs()
+    found = dict(markers[0].kwargs)
+    if isinstance(found.get("templates"), list):
+        found["templates"] = tuple(found["templates"])
+    return MarkerArgs(**found)
 
 
 def _marker_problem(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
@@ -67,6 +76,14 @@ def _marker_problem(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None
         return f"samples= must be an integer, not {samples!r}"
     if samples is not None and samples < 2:
         return f"samples={samples}: the metrics compare pairs and need at least 2"
+    templates = kwargs.get("templates")
+    if templates is not None:
+        from pytest_modgap.data.templates import resolve_templates
+
+        try:
+            resolve_templates(templates, "")
+        except ModgapError as exc:
+            return str(exc)
     return None
 
 
@@ -95,31 +112,50 @@ class ModgapFixture:
         marker: MarkerArgs,
         nodeid: str,
         truncate_dim: int | None = None,
+        *,
+        test_dir: Path | None = None,
+        record_property: Callable[[str, object], None] | None = None,
     ) -> None:
         self._session = session
         self._marker = marker
+        if marker.dataset is not None and test_dir is not None:
+            from pytest_modgap.gate.marker_dataset import resolve_marker_dataset
+
+            self._marker = marker._replace(dataset=resolve_marker_dataset(marker.dataset, test_dir))
         self._nodeid = nodeid
+        self._record_property = record_property
         self._measured: list[MeasureKey] = []
         self._compared: set[MeasureKey] = set()
         self.model = model
         """The model spec under test (one of --modgap-model, or the marker's ``model=``)."""
+        self.nodeid = nodeid
+        """The node id of the test this fixture serves."""
         self.truncate_dim = truncate_dim
         """The Matryoshka dimension under test (one of --modgap-truncate-dim), or None: full."""
 
-    def measure(self, dataset: str | None = None, samples: int | None = None) -> Report:
+    def measure(
+        self,
+        dataset: str | None = None,
+        samples: int | None = None,
+        *,
+        templates: str | Sequence[str] | None = None,
+    ) -> Report:
         """Measure ``self.model`` on ``dataset`` (default: the marker's, then --modgap-dataset,
         then ``shapes``) with ``samples`` random pairs (default: the marker's, then
-        --modgap-samples, then all). Returns the Report with 95% CIs.
+        --modgap-samples, then all). ``templates``: the zero-shot prompt templates of a data set
+        with class names (default: the marker's, then --modgap-templates, then the data set's
+        published list). Returns the Report with 95% CIs (and ``report.slices``).
         """
         __tracebackhide__ = True
-        key = self._key(dataset, samples)
         try:
+            key = self._key(dataset, samples, templates)
             report = self._session.measure(key)
         except ModgapError as exc:
             failure = f"modgap: {exc}"
         else:
             if key not in self._measured:
                 self._measured.append(key)
+                self._record_measurement(key)
             return report
         # Failing outside the except block keeps "During handling of ..." chains out of the output.
         pytest.fail(failure, pytrace=False)
@@ -146,7 +182,7 @@ class ModgapFixture:
         reference = reference or self._session.options.reference_model
         if not reference:
             pytest.fail(
-                "modgap: compare() needs a reference model: pass --modgap-reference-model SPEC "
+                "modgap: compare() needs a reference model: pass --modgap-reference-model=SPEC "
                 "(or modgap_reference_model in the ini file), or modgap.compare('<spec>').",
                 pytrace=False,
             )
@@ -171,13 +207,45 @@ class ModgapFixture:
         ]
         return "\n\n".join(failures) or None
 
+    @property
+    def measured(self) -> list[MeasureKey]:
+        """The measurements this test made, in order (for the pytest-html row)."""
+        return list(self._measured)
+
+    def _properties(self, properties: Sequence[tuple[str, str]]) -> None:
+        """Record JUnit XML properties of this test (``gate/junit.py`` names them)."""
+        if self._record_property is not None:
+            for name, value in properties:
+                self._record_property(name, value)
+
+    def _dataset_key(self, key: MeasureKey) -> str:
+        """The baseline key of a measurement's data set (``shapes``, ``shapes@128``)."""
+        from pytest_modgap.gate.baseline import dataset_key
+
+        record = self._session.measurements.get(key.label())
+        label = record["dataset"] if record is not None else key.dataset
+        return dataset_key(label) + ("" if key.truncate_dim is None else f"@{key.truncate_dim}")
+
+    def _record_measurement(self, key: MeasureKey) -> None:
+        from pytest_modgap.gate.junit import measurement_properties
+
+        record = self._session.measurements.get(key.label())
+        if record is None:
+            return
+        if len(self._measured) == 1:
+            self._properties([("modgap.model", self.model)])
+        self._properties(measurement_properties(self._dataset_key(key), record["report"]))
+
     def _compare(self, key: MeasureKey, reference: str, tolerance: float | None) -> str | None:
+        from pytest_modgap.gate.junit import reference_properties
+
         self._compared.add(key)
         try:
             result = self._session.compare(key, reference, tolerance)
         except ModgapError as exc:
             return f"modgap: {exc}"
         comparison = result.comparison
+        self._properties(reference_properties(self._dataset_key(key), reference, comparison.failed))
         if not comparison.failed:
             return None
         self._session.worse_than_reference.append(self._nodeid)
@@ -187,12 +255,19 @@ class ModgapFixture:
             f"paired bootstrap):\n\n{comparison.table()}"
         )
 
-    def _key(self, dataset: str | None, samples: int | None) -> MeasureKey:
+    def _key(
+        self,
+        dataset: str | None,
+        samples: int | None,
+        templates: str | Sequence[str] | None = None,
+    ) -> MeasureKey:
+        chosen = templates if templates is not None else self._marker.templates
         return self._session.key(
             self.model,
             dataset if dataset is not None else self._marker.dataset,
             samples if samples is not None else self._marker.samples,
             self.truncate_dim,
+            chosen if chosen is None or isinstance(chosen, str) else tuple(chosen),
         )
 
     def check(
@@ -202,12 +277,15 @@ class ModgapFixture:
         *,
         tolerance: float | None = None,
         metrics: Sequence[str] | None = None,
+        slices: bool = False,
     ) -> Comparison:
         """Fail if ``report`` regressed against ``baseline`` (a name in --modgap-baseline-dir, or a
         shipped ``paper/...`` one); with --modgap-update, record it instead.
 
-        ``tolerance`` (absolute) overrides the file's; ``metrics`` restricts the check. The failure
-        shows one table of every checked metric and the command that re-records the baseline.
+        ``tolerance`` (absolute) overrides the file's; ``metrics`` restricts the check;
+        ``slices=True`` checks (records) every slice of the report too (``report.slices``). The
+        failure shows one table of every checked metric, the slices that regressed worst first,
+        and the command that re-records the baseline.
         """
         __tracebackhide__ = True
         from pytest_modgap.gate.baseline import BaselineRegression, check
@@ -225,16 +303,24 @@ class ModgapFixture:
                 model=self.model,
                 nodeid=self._nodeid,
                 command_options=self._session.replay,
+                slices=slices,
             )
         except BaselineRegression as regression:
             self._session.record_check(self._nodeid, regression.comparison)
+            self._record_check(regression.comparison)
             failure = str(regression)
         except ModgapError as exc:
             failure = f"modgap: {exc}"
         else:
             self._session.record_check(self._nodeid, comparison)
+            self._record_check(comparison)
             return comparison
         pytest.fail(failure, pytrace=False)
+
+    def _record_check(self, comparison: Comparison) -> None:
+        from pytest_modgap.gate.junit import check_properties
+
+        self._properties(check_properties(comparison.to_dict()))
 
     def __repr__(self) -> str:
         return f"<ModgapFixture model={self.model!r} test={self._nodeid!r}>"

@@ -18,7 +18,7 @@ from pytest_modgap.gate.session import OPTIONS, ModgapOptions, ModgapSession, mo
 
 _SESSION = pytest.StashKey[ModgapSession]()
 _INI_TYPES: dict[str, Literal["bool", "args", "string"]] = {"flag": "bool", "list": "args"}
-_NO_MODEL = "no model to measure: pass --modgap-model SPEC (or set modgap_model in the ini file)"
+_NO_MODEL = "no model to measure: pass --modgap-model=SPEC (or set modgap_model in the ini file)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +63,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize("_modgap_dim", dims, ids=[f"dim{dim}" for dim in dims])
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Warn once when --modgap-dataset (or its ini twin) is overridden by markers' ``dataset=``."""
+    dataset = config.stash[_SESSION].options.dataset
+    if dataset is not None:
+        from pytest_modgap.gate.marker_dataset import warn_dataset_overrides
+
+        warn_dataset_overrides(dataset, items)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """With --modgap-reference-model, compare what a passing modgap test measured with the
@@ -80,10 +89,23 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Classify each modgap test's outcome (passed, regressed, updated, skipped) for the summary."""
+    """Classify each modgap test's outcome (passed, regressed, updated, skipped) for the summary;
+    with pytest-html writing a report (--html), put the test's metric table and figures into its
+    row."""
     report = yield
     if "modgap" in getattr(item, "fixturenames", ()):
-        item.config.stash[_SESSION].record_report(item.nodeid, report)
+        state = item.config.stash[_SESSION]
+        state.record_report(item.nodeid, report)
+        fixture = getattr(item, "funcargs", {}).get("modgap")
+        if (
+            report.when == "call"
+            and isinstance(fixture, ModgapFixture)
+            and item.config.pluginmanager.hasplugin("html")
+            and item.config.getoption("htmlpath", None)
+        ):
+            from pytest_modgap.gate.html_plugin import add_html_extras
+
+            add_html_extras(report, state, fixture)
     return report
 
 
@@ -148,4 +170,17 @@ def modgap(
     """The modgap helper: ``modgap.model``, ``.measure()``, ``.check(report, name)``, ``.compare()``."""
     marker = marker_args(request.node, request.node.nodeid)
     session = request.config.stash[_SESSION]
-    return ModgapFixture(session, _modgap_model, marker, request.node.nodeid, _modgap_dim)
+    node = request.node
+
+    def record_property(name: str, value: object) -> None:
+        node.user_properties.append((name, value))  # what pytest's record_property does
+
+    return ModgapFixture(
+        session,
+        _modgap_model,
+        marker,
+        node.nodeid,
+        _modgap_dim,
+        test_dir=node.path.parent,
+        record_property=record_property,
+    )

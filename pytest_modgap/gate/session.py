@@ -117,6 +117,21 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "model and dimension, measuring the renormalised prefix of the vectors.",
         "DIMS",
     ),
+    OptionSpec(
+        "templates",
+        "path",
+        "zero-shot prompt templates for data sets with class names: one template per line (or a "
+        "JSON list), each with {c} where the class name goes (default: the data set's published "
+        "list, CIFAR-100's for cifar100, else 'a photo of a {c}.').",
+        "FILE",
+    ),
+    OptionSpec(
+        "history",
+        "path",
+        "append one JSON line per measurement (metrics with intervals, time, git commit) to this "
+        "file; the summary shows the change since the previous run of each model and data set.",
+        "PATH",
+    ),
 )
 
 
@@ -142,6 +157,8 @@ class ModgapOptions(NamedTuple):
     report_dir: Path | None = None
     reference_model: str | None = None
     truncate_dims: tuple[int, ...] = ()
+    history: Path | None = None
+    templates: Path | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ModgapOptions:
@@ -159,7 +176,30 @@ class ModgapOptions(NamedTuple):
         options = cls(models=tuple(models), truncate_dims=dims, **values)
         _check_tolerance(config, options.tolerance)
         _check_outputs(config, options)
+        _check_templates(config, options.templates)
         return options
+
+    def template_list(self) -> tuple[str, ...] | None:
+        """The templates of --modgap-templates (checked when the run started), or None."""
+        if self.templates is None:
+            return None
+        from pytest_modgap.data.templates import load_templates
+
+        return load_templates(self.templates)
+
+
+def _check_templates(config: pytest.Config, path: Path | None) -> None:
+    """A UsageError naming the option when the templates file cannot be read or holds a template
+    without {c}, before any test runs."""
+    if path is None:
+        return
+    from pytest_modgap.data.templates import load_templates
+    from pytest_modgap.errors import ModgapError
+
+    try:
+        load_templates(path)
+    except ModgapError as exc:
+        raise pytest.UsageError(f"{_given(config, 'templates', path)}: {exc}") from None
 
 
 _SPECS = {spec.name: spec for spec in OPTIONS}
@@ -187,12 +227,14 @@ def _check_tolerance(config: pytest.Config, tolerance: float) -> None:
 
 
 def _check_outputs(config: pytest.Config, options: ModgapOptions) -> None:
-    """A UsageError naming the option when --modgap-json, --modgap-report-dir or (with
-    --modgap-update) the baseline folder cannot be written; missing folders are fine, they are
-    created."""
+    """A UsageError naming the option when --modgap-json, --modgap-history, --modgap-report-dir or
+    (with --modgap-update) the baseline folder cannot be written; missing folders are fine, they
+    are created."""
     problems = []
     if options.json is not None:
         problems.append(("json", options.json, file_problem(options.json)))
+    if options.history is not None:
+        problems.append(("history", options.history, file_problem(options.history)))
     if options.report_dir is not None:
         problems.append(("report_dir", options.report_dir, folder_problem(options.report_dir)))
     baseline_dir = options.baseline_dir
@@ -262,6 +304,7 @@ _REPLAYED = (
     "trust_remote_code",
     "baseline_dir",
     "truncate_dim",
+    "templates",
 )
 
 
@@ -311,11 +354,23 @@ class MeasureKey(NamedTuple):
     samples: int | None
     seed: int
     truncate_dim: int | None = None
+    templates: tuple[str, ...] | None = None
 
     def label(self) -> str:
         """A stable string form, the key of the JSON artefact and of the xdist merge."""
         label = f"{self.model} | {self.dataset} | samples={self.samples} | seed={self.seed}"
-        return label if self.truncate_dim is None else f"{label} | dim={self.truncate_dim}"
+        if self.truncate_dim is not None:
+            label += f" | dim={self.truncate_dim}"
+        if self.templates is not None:
+            label += f" | templates={len(self.templates)}:{_short_hash(self.templates)}"
+        return label
+
+
+def _short_hash(parts: tuple[str, ...]) -> str:
+    """8 hex digits that tell two template lists apart in a label."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
 
 
 class ModgapSession:
@@ -342,6 +397,11 @@ class ModgapSession:
         self._comparisons: dict[tuple[MeasureKey, str, float], ModelComparison] = {}
         self.write_errors: dict[str, str] = {}
         """Option name -> the one-line failure of writing its output at the end of the run."""
+        self._templates: tuple[tuple[str, ...] | None] | None = None
+        self.notes: dict[str, str] = {}
+        """Option name -> a one-line note on its output (figures not drawn without matplotlib)."""
+        self.history_changes: dict[str, str] = {}
+        """``MeasureKey.label()`` -> the change since the previous run in --modgap-history."""
 
     def key(
         self,
@@ -349,20 +409,33 @@ class ModgapSession:
         dataset: str | None,
         samples: int | None,
         truncate_dim: int | None = None,
+        templates: str | tuple[str, ...] | list[str] | None = None,
     ) -> MeasureKey:
-        """The measurement a test asks for, with the options' defaults filled in."""
+        """The measurement a test asks for, with the options' defaults filled in. ``templates``
+        (the test's; else --modgap-templates) is a list, or the name of a published list."""
         from pytest_modgap.data.specs import DEFAULT_DATASET
 
+        chosen: tuple[str, ...] | None
+        if templates is None:
+            if self._templates is None:
+                self._templates = (self.options.template_list(),)
+            chosen = self._templates[0]
+        else:
+            from pytest_modgap.data.templates import resolve_templates
+
+            chosen = resolve_templates(templates, "")
         return MeasureKey(
             model=model,
             dataset=dataset or self.options.dataset or DEFAULT_DATASET,
             samples=samples if samples is not None else self.options.samples,
             seed=self.options.seed,
             truncate_dim=truncate_dim,
+            templates=chosen,
         )
 
     def load(self, model: str) -> LoadedModel:
-        """The encoder of ``model``, loaded once per session."""
+        """The encoder of ``model``, loaded once per session, and only when a measurement misses
+        the embedding cache (a run whose embeddings are all cached loads no model)."""
         loaded = self._models.get(model)
         if loaded is None:
             from pytest_modgap.embedding.measurement import load_model
@@ -373,6 +446,7 @@ class ModgapSession:
                 dtype=self.options.dtype,
                 batch_size=self.options.batch_size,
                 trust_remote_code=self.options.trust_remote_code,
+                lazy=True,
             )
             self._models[model] = loaded
         return loaded
@@ -395,6 +469,7 @@ class ModgapSession:
                 n_boot=options.n_boot,
                 progress=False,
                 truncate_dim=key.truncate_dim,
+                templates=key.templates,
             )
             self._reports[key] = report
             self.measurements[key.label()] = {
@@ -409,6 +484,10 @@ class ModgapSession:
             }
         return report
 
+    def report(self, key: MeasureKey) -> Report | None:
+        """The report already measured for ``key`` in this process, or None."""
+        return self._reports.get(key)
+
     def compare(self, key: MeasureKey, reference: str, tolerance: float | None) -> ModelComparison:
         """``key.model`` against ``reference`` on the same sampled pairs (paired bootstrap), once
         per session and tolerance (the verdicts depend on it); recorded for the summary and the
@@ -418,14 +497,14 @@ class ModgapSession:
         found = self._comparisons.get(memo)
         if found is not None:
             return found
-        from pytest_modgap.embedding.measurement import embed_sample
+        from pytest_modgap.embedding.measurement import sample_embeddings
         from pytest_modgap.metrics.paired import compare_embeddings
 
         options = self.options
         embedded = []
         labels = []
         for spec in (key.model, reference):
-            rows, label = embed_sample(
+            sample, label = sample_embeddings(
                 self.load(spec),
                 key.dataset,
                 samples=key.samples,
@@ -436,19 +515,22 @@ class ModgapSession:
                 progress=False,
                 truncate_dim=key.truncate_dim,
             )
-            embedded.append(rows)
+            embedded.append(sample)
             labels.append(label)
         comparison = compare_embeddings(
-            embedded[0],
-            embedded[1],
+            embedded[0].pair_set(),
+            embedded[1].pair_set(),
             n_boot=options.n_boot,
             seed=key.seed,
             tolerance=tolerance,
+            # Class-prompt captions (CIFAR-100) are no retrieval data.
+            retrieval=embedded[0].retrieval,
         )
         result = ModelComparison(key, reference, comparison)
         self._comparisons[memo] = result
         self.comparisons.append(
             {
+                "measurement": key.label(),
                 "candidate": key.model,
                 "reference": reference,
                 # Precomputed embeddings ignore the data set spec: say what was actually compared.

@@ -1,6 +1,7 @@
-"""What a run reports at its end: the ``modgap`` terminal section and the --modgap-json artefact.
+"""What a run reports at its end: the ``modgap`` terminal section, the --modgap-json artefact, the
+--modgap-history lines, the report folder and the GitHub job summary.
 
-Both read only the session's plain-data results, so they work the same after an xdist merge.
+All read only the session's plain-data results, so they work the same after an xdist merge.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pytest_modgap.errors import ModgapError
 from pytest_modgap.gate.session import ModgapSession
 
 KEY_METRICS = ("centroid_gap", "alignment", "separation", "auc", "image_cone")
+SLICE_METRIC = "alignment"
+"""The metric by which the summary ranks slices (the JSON ranks them by every key metric)."""
+WORST_SLICES = 3
 JSON_FORMAT = "pytest-modgap-results/1"
 # Outcome counts always shown, even at zero; "failed" and "error" only when they happened.
 _ALWAYS = ("passed", "regressed", "updated", "skipped")
@@ -28,8 +32,10 @@ def terminal_lines(session: ModgapSession) -> list[str]:
     counts = session.counts()
     shown = [f"{count} {name}" for name, count in counts.items() if count or name in _ALWAYS]
     lines = ["modgap tests: " + ", ".join(shown)]
-    for record in session.measurements.values():
+    for label, record in session.measurements.items():
         lines += _measurement_lines(record, session.checks)
+        if label in session.history_changes:
+            lines.append(f"    {session.history_changes[label]}")
     lines += _sweep_lines(session)
     for comparison in session.comparisons:
         worse = comparison["failed"]
@@ -55,11 +61,20 @@ def terminal_lines(session: ModgapSession) -> list[str]:
     options = session.options
     if options.json is not None:
         lines.append(session.write_errors.get("json") or f"results written to {options.json}")
+    if options.history is not None and session.measurements:
+        lines.append(
+            session.write_errors.get("history")
+            or f"{len(session.measurements)} measurement(s) appended to {options.history}"
+        )
     if options.report_dir is not None and session.measurements:
         lines.append(
             session.write_errors.get("report_dir")
             or f"figures and index.html written to {options.report_dir}"
         )
+        if "report_dir" in session.notes:
+            lines.append(session.notes["report_dir"])
+    if "github" in session.write_errors:
+        lines.append(session.write_errors["github"])
     return lines
 
 
@@ -71,6 +86,13 @@ def write_outputs(session: ModgapSession) -> None:
     summary, since a traceback here would cost the whole summary of the run.
     """
     options = session.options
+    if options.history is not None and session.measurements:
+        try:
+            write_history(session, options.history)
+        except (OSError, ModgapError) as error:
+            session.write_errors["history"] = _not_written(
+                "--modgap-history", options.history, error
+            )
     if options.json is not None:
         try:
             write_json(session, options.json)
@@ -83,6 +105,50 @@ def write_outputs(session: ModgapSession) -> None:
             session.write_errors["report_dir"] = _not_written(
                 "--modgap-report-dir", options.report_dir, error
             )
+    from pytest_modgap.gate.github_summary import append_summary, summary_path
+
+    github = summary_path()
+    if github is not None:
+        try:
+            append_summary(session, github)
+        except OSError as error:
+            session.write_errors["github"] = _not_written(
+                "the GitHub job summary GITHUB_STEP_SUMMARY", github, error
+            )
+
+
+def write_history(session: ModgapSession, path: Path) -> None:
+    """--modgap-history: note each measurement's change since the previous run of its model and
+    data set in the file (for the summary), then append one line per measurement."""
+    from pytest_modgap.reports.history import (
+        append_history,
+        change_text,
+        git_commit,
+        history_entry,
+        read_history,
+    )
+
+    history = read_history(path)
+    commit = git_commit()
+    entries = []
+    for label, record in session.measurements.items():
+        report = record["report"]
+        previous = history.previous(record["model"], record["dataset"], record.get("truncate_dim"))
+        if previous is not None:
+            session.history_changes[label] = change_text(previous, report["metrics"])
+        entries.append(
+            history_entry(
+                report,
+                model=record["model"],
+                dataset=record["dataset"],
+                samples=record["samples"],
+                seed=record["seed"],
+                truncate_dim=record.get("truncate_dim"),
+                commit=commit,
+                source="pytest",
+            )
+        )
+    append_history(path, entries)
 
 
 def _not_written(flag: str, path: Path, error: Exception) -> str:
@@ -139,6 +205,10 @@ def _measurement_lines(record: dict[str, Any], checks: list[dict[str, Any]]) -> 
             if entry.get("ci") is not None:
                 value += f" [{entry['ci'][0]:.4f}, {entry['ci'][1]:.4f}]"
             lines.append(f"    {name:<{width}}  {value}")
+    worst = worst_slices(report, SLICE_METRIC)
+    if worst:
+        shown = ", ".join(f"{label} {value:.4f}" for label, value in worst)
+        lines.append(f"    worst slices by {SLICE_METRIC} (of {len(report['slices'])}): {shown}")
     key = dataset_key(record["dataset"]) + ("" if dim is None else f"@{dim}")
     for check in checks:
         if (
@@ -147,9 +217,40 @@ def _measurement_lines(record: dict[str, Any], checks: list[dict[str, Any]]) -> 
             and check["n"] == report["n"]
         ):
             worse = [row["metric"] for row in check["rows"] if row["verdict"] == "REGRESSED"]
+            worse += [f"slice {label}" for label in check.get("regressed_slices", ())]
             verdict = check["verdict"] + (f" ({', '.join(worse)})" if worse else "")
             lines.append(f"    baseline {check['baseline']}: {verdict}  [{check['nodeid']}]")
     return lines
+
+
+def worst_slices(
+    report: dict[str, Any], name: str, count: int = WORST_SLICES
+) -> list[tuple[str, float]]:
+    """The ``count`` slices of a report (``Report.to_dict`` form) with the worst ``name``, worst
+    first, by the metric's better direction."""
+    from pytest_modgap.metrics.catalogue import METRICS
+
+    better = METRICS[name].better if name in METRICS else "none"
+    found = [
+        (label, part["metrics"][name]["value"])
+        for label, part in report.get("slices", {}).items()
+        if name in part["metrics"]
+    ]
+    if better == "none":
+        return []
+    return sorted(found, key=lambda item: item[1], reverse=better == "lower")[:count]
+
+
+def _worst_slices_entry(report: dict[str, Any]) -> dict[str, Any]:
+    """``{"worst_slices": {metric: [[slice, value], ...]}}`` for the key metrics, or nothing."""
+    if not report.get("slices"):
+        return {}
+    ranked = {name: worst_slices(report, name) for name in KEY_METRICS}
+    return {
+        "worst_slices": {
+            name: [list(item) for item in found] for name, found in ranked.items() if found
+        }
+    }
 
 
 def environment(session: ModgapSession) -> dict[str, Any]:
@@ -197,7 +298,11 @@ def write_json(session: ModgapSession, path: Path) -> None:
         "tests": session.outcomes,
         # The similarity distributions (N floats each) feed --modgap-report-dir; the JSON stays lean.
         "measurements": [
-            {**record, "report": _without_distributions(record["report"])}
+            {
+                **record,
+                "report": _without_distributions(record["report"]),
+                **_worst_slices_entry(record["report"]),
+            }
             for record in session.measurements.values()
         ],
         "checks": session.checks,
@@ -217,7 +322,7 @@ def write_report(session: ModgapSession, directory: Path) -> Path:
     """--modgap-report-dir: Figures 2 and 3 of every measurement (models stacked per data set) and
     an index.html with the metrics, the baseline verdicts and the reference comparisons."""
     from pytest_modgap.metrics.report import Report
-    from pytest_modgap.reports.html import write_report_dir
+    from pytest_modgap.reports.html import figures_unavailable, write_report_dir
 
     results = []
     for record in session.measurements.values():
@@ -225,6 +330,7 @@ def write_report(session: ModgapSession, directory: Path) -> Path:
         model = record["model"] if dim is None else f"{record['model']} @{dim}"
         results.append((model, record["dataset"], Report.from_dict(record["report"])))
     verdicts: list[dict[str, Any]] = []
+    comparisons: list[dict[str, Any]] = []
     for check in session.checks:
         for row in check["rows"]:
             verdicts.append(
@@ -237,7 +343,7 @@ def write_report(session: ModgapSession, directory: Path) -> Path:
             )
     for comparison in session.comparisons:
         for row in comparison["metrics"]:
-            verdicts.append(
+            comparisons.append(
                 {
                     "model": comparison["candidate"],
                     "dataset": comparison["dataset"],
@@ -245,4 +351,9 @@ def write_report(session: ModgapSession, directory: Path) -> Path:
                     **row,
                 }
             )
-    return write_report_dir(directory, results, verdicts=verdicts or None)
+    missing = figures_unavailable()
+    if missing:
+        session.notes["report_dir"] = f"modgap: figures not drawn: {missing}"
+    return write_report_dir(
+        directory, results, verdicts=verdicts or None, comparisons=comparisons or None
+    )

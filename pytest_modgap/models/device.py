@@ -42,14 +42,15 @@ def resolve_device(device: str | None) -> torch.device:
     except (RuntimeError, TypeError) as exc:
         raise EncoderError(
             f"Device {device!r} is not a device name torch understands. Use 'cpu', 'cuda', "
-            f"'cuda:N' or 'mps' (or leave --modgap-device unset to pick CUDA when present)."
+            f"'cuda:N' or 'mps' (or leave the device unset to pick CUDA when present)."
         ) from exc
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise EncoderError(
                 f"Device {device!r} was asked for, but torch sees no CUDA GPU on this machine "
-                f"(torch {torch.__version__}). Use --modgap-device cpu, or install a CUDA build "
-                f"of torch on a machine with a GPU."
+                f"(torch {torch.__version__}). Use the device 'cpu' (pytest --modgap-device=cpu, "
+                f"modgap measure --device cpu), or install a CUDA build of torch on a machine "
+                f"with a GPU."
             )
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise EncoderError(
@@ -59,7 +60,7 @@ def resolve_device(device: str | None) -> torch.device:
     elif resolved.type == "mps" and not torch.backends.mps.is_available():
         raise EncoderError(
             f"Device {device!r} was asked for, but the Apple MPS backend is not available here. "
-            f"Use --modgap-device cpu."
+            f"Use the device 'cpu' (pytest --modgap-device=cpu, modgap measure --device cpu)."
         )
     return resolved
 
@@ -78,7 +79,7 @@ def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     if name is None:
         raise EncoderError(
             f"Dtype {dtype!r} is not supported. Use one of float32 (fp32), bfloat16 (bf16) or "
-            f"float16 (fp16), or leave --modgap-dtype unset for bfloat16 on CUDA, float32 on CPU."
+            f"float16 (fp16), or leave the dtype unset for bfloat16 on CUDA, float32 on CPU."
         )
     resolved: torch.dtype = getattr(torch, name)
     return resolved

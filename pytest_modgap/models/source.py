@@ -15,6 +15,7 @@ from typing import Any
 
 from pytest_modgap.errors import EncoderError
 from pytest_modgap.models.content_hash import file_digest
+from pytest_modgap.models.hub_probe import probe_hub
 
 # A Hugging Face repo id: "name" or "namespace/name".
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
@@ -126,6 +127,7 @@ def _hub_source(spec: str, repo_id: str, revision: str | None) -> ModelSource:
         raise _not_found(spec, repo_id, revision, "HF_HUB_OFFLINE is set, so the hub was not asked")
     else:
         try:
+            probe_hub(repo_id, revision, "config.json")  # fails fast without a network
             config_path = Path(hf_hub_download(repo_id, "config.json", revision=revision))
         except Exception as exc:  # any hub failure (network, 404, auth) means "not available"
             raise _not_found(spec, repo_id, revision, f"the hub answered: {exc}") from exc
@@ -137,6 +139,42 @@ def _hub_source(spec: str, repo_id: str, revision: str | None) -> ModelSource:
         repo_id=repo_id,
         commit=snapshot.name,
     )
+
+
+def hub_file(spec: str, filename: str) -> tuple[Path, str, str] | None:
+    """The snapshot directory, repo id and commit of a hub id (``org/name[@revision]``) whose
+    snapshot holds ``filename`` at its top level; None when ``spec`` is no hub id or the file is
+    not there. The local cache is read first; the hub is asked for that one file only when it may
+    be (HF_HUB_OFFLINE unset). Other files of the snapshot may still be missing: see
+    ``hub_snapshot``.
+    """
+    name, pinned = spec.rsplit("@", 1) if "@" in spec else (spec, None)
+    if not _HUB_ID.match(name) or name.startswith((".", "~")) or pinned == "":
+        return None
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, filename, revision=pinned)
+    if isinstance(cached, str):
+        path = Path(cached)
+    elif _hub_offline(constants.HF_HUB_OFFLINE):
+        return None
+    else:
+        try:
+            probe_hub(name, pinned, filename)  # fails fast without a network
+            path = Path(hf_hub_download(name, filename, revision=pinned))
+        except Exception:  # not on the hub, no network, no access: the caller's other paths explain
+            return None
+    return path.parent, name, path.parent.name
+
+
+def hub_snapshot(repo_id: str, commit: str) -> Path:
+    """The local snapshot of ``repo_id`` at ``commit`` with every file of the repo, downloading the
+    missing ones when the hub may be asked, for libraries that load a whole folder
+    (sentence-transformers); offline, the cached snapshot as it is."""
+    from huggingface_hub import constants, snapshot_download
+
+    offline = _hub_offline(constants.HF_HUB_OFFLINE)
+    return Path(snapshot_download(repo_id, revision=commit, local_files_only=offline))
 
 
 def _hub_offline(constant: bool) -> bool:
@@ -154,8 +192,8 @@ def _not_found(spec: str, repo_id: str, revision: str | None, why: str) -> Encod
     return EncoderError(
         f"Model spec {spec!r} is not a local directory, and the Hugging Face id {repo_id!r}"
         f"{pinned} is not in the local hub cache ({constants.HF_HUB_CACHE}); {why}. Tests run "
-        f"offline: point --modgap-model at a local model directory, or download the model "
-        f"beforehand on a machine with network (huggingface-cli download {repo_id}) and run with "
+        f"offline: give a local model directory as the model spec, or download the model "
+        f"beforehand on a machine with network (hf download {repo_id}) and run with "
         f"HF_HUB_OFFLINE=1."
     )
 

@@ -126,6 +126,14 @@ def figure2(
     text2 (a second caption per pair). The legend gives alignment, text_text_similarity, matched_gap
     and matched_overlap. Writes a PNG to ``path`` atomically and returns ``path``.
     """
+    write_bytes_atomic(Path(path), figure2_png(reports, title=title, dpi=dpi))
+    return Path(path)
+
+
+def figure2_png(
+    reports: Sequence[tuple[str, Report]], *, title: str | None = None, dpi: int = 150
+) -> bytes:
+    """Figure 2 as PNG bytes (``figure2`` without the file: for pages that embed it)."""
     for label, report in reports:
         distributions = report.distributions
         if distributions is not None and distributions.text_text is None:
@@ -133,9 +141,8 @@ def figure2(
                 f"figure2: the report of {label!r} has no text-text similarities; Figure 2 needs a "
                 f"second caption per pair (text2, or a data set with two captions per image)."
             )
-    return _draw(
+    return _render(
         reports,
-        path,
         series=_FIGURE2_SERIES,
         summary=("matched_gap", "matched_overlap"),
         title=title or "Matched image-text vs matched text-text cosine similarity (cf. Figure 2)",
@@ -153,9 +160,16 @@ def figure3(
     legend gives alignment, negative_similarity, separation, auc and pos_neg_overlap. Writes a PNG
     to ``path`` atomically and returns ``path``.
     """
-    return _draw(
+    write_bytes_atomic(Path(path), figure3_png(reports, title=title, dpi=dpi))
+    return Path(path)
+
+
+def figure3_png(
+    reports: Sequence[tuple[str, Report]], *, title: str | None = None, dpi: int = 150
+) -> bytes:
+    """Figure 3 as PNG bytes (``figure3`` without the file: for pages that embed it)."""
+    return _render(
         reports,
-        path,
         series=_FIGURE3_SERIES,
         summary=("separation", "auc", "pos_neg_overlap"),
         title=title or "Matched vs non-matching image-text cosine similarity (cf. Figure 3)",
@@ -163,18 +177,17 @@ def figure3(
     )
 
 
-def _draw(
+def _render(
     reports: Sequence[tuple[str, Report]],
-    path: Path,
     *,
     series: tuple[_Series, ...],
     summary: tuple[str, ...],
     title: str,
     dpi: int,
-) -> Path:
+) -> bytes:
     if not reports:
         raise ModgapError("figures: no reports given; pass at least one (label, report) pair.")
-    figure_class, canvas_class = _matplotlib()
+    figure_class, canvas_class = matplotlib_classes()
     panels = [(label, report, figure_data(report)) for label, report in reports]
     low, high = _data_range([data[s.key] for _, _, data in panels for s in series])
 
@@ -192,8 +205,7 @@ def _draw(
     buffer = io.BytesIO()
     canvas_class(figure)
     figure.savefig(buffer, format="png", dpi=dpi)
-    write_bytes_atomic(Path(path), buffer.getvalue())
-    return Path(path)
+    return buffer.getvalue()
 
 
 def _panel(
@@ -245,7 +257,7 @@ def _data_range(densities: Sequence[np.ndarray]) -> tuple[float, float]:
     return float(EDGES[first]), float(EDGES[last])
 
 
-def _matplotlib() -> tuple[Any, Any]:
+def matplotlib_classes() -> tuple[Any, Any]:
     """matplotlib's Figure and Agg canvas: no pyplot, so no global state and no display needed."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg

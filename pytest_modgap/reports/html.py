@@ -24,14 +24,25 @@ Result = Report | tuple[str, str, Report]
 FAILING_VERDICTS = frozenset({"regressed", "worse", "failed", "fail"})
 GOOD_VERDICTS = frozenset({"improved", "better"})
 _VERDICT_COLUMNS = ("model", "dataset", "baseline", "metric", "verdict")
+_SIGNED_COLUMNS = frozenset({"change", "difference"})
+"""Verdict columns that are differences: shown with their sign, as the terminal tables show them."""
 
+LABEL_CHARS = 40
+"""Model and data set labels longer than this (absolute paths) are shortened to their last path
+components in the page; the full text stays in the cell's title attribute (shown on hover)."""
+
+# Every table is as wide as the page and no wider: fixed layout shares the width among the columns,
+# and long words (paths, specs) break anywhere instead of pushing columns off a 1200-px page.
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
        max-width: 1100px; padding: 0 1em; color: #1d1d1f; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { padding: 0.25em 0.8em; border-bottom: 1px solid #e5e5e5; text-align: left; }
-td.num { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; white-space: nowrap; }
+h1, h2, p { overflow-wrap: anywhere; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; width: 100%;
+        table-layout: fixed; }
+th, td { padding: 0.25em 0.8em; border-bottom: 1px solid #e5e5e5; text-align: left;
+         overflow-wrap: anywhere; word-break: break-word; vertical-align: top; }
+td.num { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; }
 th { background: #f5f5f7; }
 tr.bad td { background: #fde8e8; } tr.good td { background: #e8f6ec; }
 .summary.bad { color: #b00020; font-weight: bold; } .summary.good { color: #1b7f3b; }
@@ -52,6 +63,7 @@ def write_report_dir(
     results: Sequence[Result],
     *,
     verdicts: Sequence[Mapping[str, Any]] | None = None,
+    comparisons: Sequence[Mapping[str, Any]] | None = None,
     title: str = "pytest-modgap report",
 ) -> Path:
     """Write Figures 2 and 3 and ``index.html`` into ``directory``; return the index's path.
@@ -60,8 +72,10 @@ def write_report_dir(
     the paper; several data sets get one figure pair each, ``figure2-<data set>.png``). Figure 2 is
     drawn from the reports that have text-text similarities. ``verdicts``: optional baseline checks
     as plain dicts (``model``, ``dataset``, ``baseline``, ``metric``, ``verdict`` and any other
-    columns); failing verdicts are highlighted. Without matplotlib the page is written without
-    figures and says how to install them. Every file is written atomically.
+    columns); failing verdicts are highlighted. ``comparisons``: optional rows of paired
+    candidate-vs-reference comparisons in the same form (``baseline`` naming the reference model),
+    shown in a section of their own. Without matplotlib the page is written without figures and
+    says how to install them. Every file is written atomically.
     """
     entries = [_entry(result) for result in results]
     if not entries:
@@ -72,7 +86,7 @@ def write_report_dir(
     for entry in entries:
         by_dataset.setdefault(entry.dataset, []).append(entry)
 
-    figures_missing = _figures_unavailable()
+    figures_missing = figures_unavailable()
     sections = []
     slugs: set[str] = set()
     for dataset, group in by_dataset.items():
@@ -80,21 +94,54 @@ def write_report_dir(
         figures = [] if figures_missing else _draw_figures(root, dataset, group, suffix=suffix)
         sections.append(_dataset_section(dataset, group, figures))
 
-    body = [f"<h1>{_e(title)}</h1>", _overview(entries, verdicts)]
+    body = [f"<h1>{_e(title)}</h1>", _overview(entries, verdicts, comparisons)]
     if figures_missing:
         body.append(f'<p class="note">Figures not drawn: {_e(figures_missing)}</p>')
     if verdicts:
-        body.append(_verdict_section(verdicts))
+        body.append(_verdict_section("Baseline checks", verdicts))
+    if comparisons:
+        body.append(_verdict_section("Comparison with the reference model", comparisons))
     body.extend(sections)
-    page = (
+    index = root / "index.html"
+    write_text_atomic(index, html_page(title, body))
+    return index
+
+
+def html_page(title: str, body: Sequence[str]) -> str:
+    """A complete, self-contained HTML page (the report's style inline) around ``body``."""
+    return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
-    index = root / "index.html"
-    write_text_atomic(index, page)
-    return index
+
+
+def escape(value: object) -> str:
+    """``value`` as HTML text, quotes included (safe in attributes too)."""
+    return html.escape(str(value), quote=True)
+
+
+def short_label(text: str, limit: int = LABEL_CHARS) -> str:
+    """``text`` as escaped HTML, shortened when longer than ``limit`` characters.
+
+    A path (or a spec holding one) keeps its last components behind an ellipsis
+    (``…/checkpoints/candidate``), anything else its start; the full text goes into a ``title``
+    attribute, so it shows on hover and stays in the page for search and copy.
+    """
+    if len(text) <= limit:
+        return _e(text)
+    parts = text.replace("\\", "/").rstrip("/").split("/")
+    if len(parts) == 1:
+        shown = text[: limit - 1] + "…"
+    else:
+        shown = parts[-1]
+        for part in reversed(parts[:-1]):
+            if len(shown) + len(part) + 1 > limit - 2:
+                break
+            shown = f"{part}/{shown}"
+        shown = "…/" + shown if len(shown) <= limit - 2 else "…" + shown[-(limit - 1) :]
+    return f'<span title="{_e(text)}">{_e(shown)}</span>'
 
 
 def _entry(result: Result) -> _Entry:
@@ -122,7 +169,7 @@ def _unique_slug(label: str, taken: set[str]) -> str:
     return slug
 
 
-def _figures_unavailable() -> str:
+def figures_unavailable() -> str:
     """Why figures cannot be drawn here ('' when they can)."""
     try:
         import matplotlib  # noqa: F401
@@ -161,14 +208,26 @@ def _draw_figures(
     return drawn
 
 
-def _overview(entries: list[_Entry], verdicts: Sequence[Mapping[str, Any]] | None) -> str:
+def _overview(
+    entries: list[_Entry],
+    verdicts: Sequence[Mapping[str, Any]] | None,
+    comparisons: Sequence[Mapping[str, Any]] | None,
+) -> str:
     models = list(dict.fromkeys(entry.model for entry in entries))
     datasets = list(dict.fromkeys(entry.dataset for entry in entries))
     lines = [
         f"<p>{len(models)} model{'s' if len(models) > 1 else ''} "
-        f"({', '.join(_e(m) for m in models)}) on {len(datasets)} data "
-        f"set{'s' if len(datasets) > 1 else ''} ({', '.join(_e(d) for d in datasets)}).</p>"
+        f"({', '.join(short_label(m) for m in models)}) on {len(datasets)} data "
+        f"set{'s' if len(datasets) > 1 else ''} ({', '.join(short_label(d) for d in datasets)}).</p>"
     ]
+    if comparisons:
+        worse = sum(_verdict_class(c.get("verdict")) == "bad" for c in comparisons)
+        text = (
+            f"Worse than the reference model on {worse} of {len(comparisons)} metrics."
+            if worse
+            else f"Not worse than the reference model on any of {len(comparisons)} metrics."
+        )
+        lines.append(f'<p class="summary {"bad" if worse else "good"}">{_e(text)}</p>')
     if verdicts:
         failing = sum(_verdict_class(v.get("verdict")) == "bad" for v in verdicts)
         status = "bad" if failing else "good"
@@ -188,36 +247,54 @@ def _verdict_class(verdict: Any) -> str:
     return "good" if word in GOOD_VERDICTS else ""
 
 
-def _format(value: Any) -> str:
-    """A verdict cell: numbers to 4 decimals, intervals as [low, high], None as a dash."""
+def _format(value: Any, *, signed: bool = False) -> str:
+    """A verdict cell: numbers to 4 decimals (with their sign when ``signed``), intervals as
+    [low, high], None as a dash."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:+.4f}" if signed else f"{value:.4f}"
     if isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value):
-        return "[" + ", ".join(_format(float(v)) for v in value) + "]"
+        return "[" + ", ".join(_format(float(v), signed=signed) for v in value) + "]"
     return str(value)
 
 
-def _verdict_section(verdicts: Sequence[Mapping[str, Any]]) -> str:
+def _cell(verdict: Mapping[str, Any], column: str, signed_ci: bool) -> str:
+    """One verdict cell. A metric without a better direction (text_text_similarity) has no
+    tolerance, as in the terminal table; differences (and their intervals) keep their sign."""
+    value = verdict.get(column)
+    if column == "tolerance" and verdict.get("better") == "none":
+        value = None
+    signed = column in _SIGNED_COLUMNS or (column == "ci" and signed_ci)
+    text = _format(value, signed=signed)
+    if column in ("model", "dataset", "baseline") and isinstance(value, str):
+        return f"<td>{short_label(value)}</td>"
+    if isinstance(value, int | float | list | tuple):
+        return f'<td class="num">{_e(text)}</td>'
+    return f"<td>{_e(text)}</td>"
+
+
+def verdict_table(title: str, verdicts: Sequence[Mapping[str, Any]]) -> str:
+    """A titled table of verdict rows (baseline checks or a reference comparison), failures marked."""
+    return _verdict_section(title, verdicts)
+
+
+def _verdict_section(title: str, verdicts: Sequence[Mapping[str, Any]]) -> str:
     extra = [key for v in verdicts for key in v if key not in _VERDICT_COLUMNS]
     columns = [c for c in _VERDICT_COLUMNS if any(c in v for v in verdicts)]
     columns += list(dict.fromkeys(extra))
+    # The "ci" of a paired comparison is the interval of its difference: signed like it.
+    signed_ci = "difference" in columns
     head = "".join(f"<th>{_e(c)}</th>" for c in columns)
     rows = []
     for verdict in verdicts:
         css = _verdict_class(verdict.get("verdict"))
-        cells = "".join(
-            f'<td class="num">{_e(_format(verdict.get(c)))}</td>'
-            if isinstance(verdict.get(c), int | float | list | tuple)
-            else f"<td>{_e(_format(verdict.get(c)))}</td>"
-            for c in columns
-        )
+        cells = "".join(_cell(verdict, c, signed_ci) for c in columns)
         rows.append(f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
     return (
-        "<h2>Baseline checks</h2>\n<table>\n<thead><tr>"
+        f"<h2>{_e(title)}</h2>\n<table>\n<thead><tr>"
         + head
         + "</tr></thead>\n<tbody>\n"
         + "\n".join(rows)
@@ -225,13 +302,18 @@ def _verdict_section(verdicts: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _dataset_section(dataset: str, group: list[_Entry], figures: list[tuple[str, Path]]) -> str:
+def metrics_table(results: Sequence[Result]) -> str:
+    """The HTML table of every metric with its interval, one column per report (also the metric
+    table that the pytest-html integration puts into a test's row)."""
+    return _metrics_table([_entry(result) for result in results])
+
+
+def _metrics_table(group: list[_Entry]) -> str:
     names = [name for name in METRICS if any(name in e.report for e in group)]
     names += [name for e in group for name in e.report if name not in METRICS and name not in names]
-    levels = {e.report.ci_level for e in group if e.report.ci_level is not None}
-    level = ", ".join(f"{lvl:.0%}" for lvl in sorted(levels)) or "no"
-    head = "<th>metric</th><th>better</th>" + "".join(
-        f'<th>{_e(e.model)}<br><span class="note">n = {e.report.n:,}</span></th>' for e in group
+    head = '<th style="width: 11em">metric</th><th style="width: 4.5em">better</th>' + "".join(
+        f'<th>{short_label(e.model)}<br><span class="note">n = {e.report.n:,}</span></th>'
+        for e in group
     )
     rows = []
     for name in names:
@@ -242,12 +324,67 @@ def _dataset_section(dataset: str, group: list[_Entry], figures: list[tuple[str,
             for e in group
         )
         rows.append(f"<tr><td{title}>{_e(name)}</td><td>{_e(better)}</td>{cells}</tr>")
+    return (
+        "<table>\n<thead><tr>"
+        + head
+        + "</tr></thead>\n<tbody>\n"
+        + "\n".join(rows)
+        + ("\n</tbody>\n</table>")
+    )
+
+
+SLICE_COLUMNS = (
+    "alignment",
+    "centroid_gap",
+    "relative_gap",
+    "separation",
+    "i2t_recall@1",
+    "t2i_recall@1",
+    "zeroshot_top1",
+)
+"""The metrics of the per-slice table (those the slices have), in this order."""
+SLICE_ORDER = "alignment"
+
+
+def slice_table(report: Report, model: str) -> str:
+    """A table of ``report``'s slices (``Report.slices``), worst ``alignment`` first: each slice's
+    pairs and the headline metrics with intervals; the full slice reports are in the JSON."""
+    slices = report.slices
+    columns = [name for name in SLICE_COLUMNS if any(name in part for part in slices.values())]
+    ordered = sorted(
+        slices.items(), key=lambda item: item[1].metrics.get(SLICE_ORDER, float("inf"))
+    )
+    head = '<th style="width: 11em">slice</th><th style="width: 5em">pairs</th>' + "".join(
+        f'<th title="{_e(METRICS[name].definition)}">{_e(name)}</th>' for name in columns
+    )
+    rows = [
+        f'<tr><td>{short_label(label)}</td><td class="num">{part.n:,}</td>'
+        + "".join(
+            f'<td class="num">{_e(part.format_value(name)) if name in part else "—"}</td>'
+            for name in columns
+        )
+        + "</tr>"
+        for label, part in ordered
+    ]
+    return (
+        f"<h3>Slices of {short_label(model)} ({len(slices)}, worst {_e(SLICE_ORDER)} first)</h3>\n"
+        "<table>\n<thead><tr>"
+        + head
+        + "</tr></thead>\n<tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
+
+
+def _dataset_section(dataset: str, group: list[_Entry], figures: list[tuple[str, Path]]) -> str:
+    levels = {e.report.ci_level for e in group if e.report.ci_level is not None}
+    level = ", ".join(f"{lvl:.0%}" for lvl in sorted(levels)) or "no"
     parts = [
-        f"<h2>Data set: {_e(dataset)}</h2>",
+        f"<h2>Data set: {short_label(dataset, 80)}</h2>",
         f'<p class="note">Values with {_e(level)} confidence intervals (basic bootstrap '
         f"over pairs).</p>",
-        "<table>\n<thead><tr>" + head + "</tr></thead>\n<tbody>\n" + "\n".join(rows),
-        "</tbody>\n</table>",
+        _metrics_table(group),
+        *(slice_table(e.report, e.model) for e in group if e.report.slices),
         _metadata_table(group),
     ]
     for caption, path in figures:
@@ -268,10 +405,12 @@ def _metadata_table(group: list[_Entry]) -> str:
     keys = list(dict.fromkeys(k for e in group for k in e.report.metadata if k != "model"))
     if not keys:
         return ""
-    head = "<th>run</th>" + "".join(f"<th>{_e(e.model)}</th>" for e in group)
+    head = '<th style="width: 11em">run</th>' + "".join(
+        f"<th>{short_label(e.model)}</th>" for e in group
+    )
     rows = [
         f"<tr><td>{_e(key)}</td>"
-        + "".join(f"<td>{_e(_format(e.report.metadata.get(key)))}</td>" for e in group)
+        + "".join(f"<td>{short_label(_format(e.report.metadata.get(key)))}</td>" for e in group)
         + "</tr>"
         for key in keys
     ]

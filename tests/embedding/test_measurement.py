@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +134,136 @@ def test_a_missing_image_names_the_file_and_the_manifest_line(
     (tmp_path / "images").symlink_to(manifest.parent / "images")
     with pytest.raises(DatasetError, match=r"missing\.png.*line 25|line 25.*missing\.png"):
         measure(str(clip_dir), str(broken), cache_dir=tmp_path)
+
+
+def _refuse_loading(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make every model load fail the test; returns the list of specs loads were tried for."""
+    import pytest_modgap.models.loader as loader
+
+    tried: list[str] = []
+
+    def refuse(spec: str, **_: object) -> None:
+        tried.append(spec)
+        raise AssertionError(f"a cache hit loaded the model {spec}")
+
+    monkeypatch.setattr(loader, "load_encoder", refuse)
+    return tried
+
+
+def test_a_cached_measure_loads_no_model_and_gives_the_same_numbers(
+    clip_dir: Path, manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = measure(str(clip_dir), str(manifest), cache_dir=tmp_path, n_boot=50, device="cpu")
+    tried = _refuse_loading(monkeypatch)
+    second = measure(str(clip_dir), str(manifest), cache_dir=tmp_path, n_boot=50, device="cpu")
+    assert tried == []
+    assert dict(second) == dict(first) and second.ci == first.ci
+    assert (second.metadata["device"], second.metadata["dtype"]) == ("cpu", "float32")
+    # A lazily loaded model (the plugin's and the command's) is never loaded on a hit either.
+    lazy = load_model(str(clip_dir), device="cpu", lazy=True)
+    third = measure(lazy, str(manifest), cache_dir=tmp_path, n_boot=50)
+    assert not lazy.loaded and dict(third) == dict(first)
+
+
+def test_a_cached_measure_imports_no_transformers(
+    clip_dir: Path, manifest: Path, tmp_path: Path
+) -> None:
+    """A fresh process that finds its embeddings cached never imports transformers."""
+    measure(str(clip_dir), str(manifest), cache_dir=tmp_path, ci=None, device="cpu")
+    script = (
+        "import sys\n"
+        "from pytest_modgap import measure\n"
+        f"report = measure({str(clip_dir)!r}, {str(manifest)!r}, cache_dir={str(tmp_path)!r}, "
+        "ci=None, device='cpu')\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'transformers'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def _invert_image_mean(data: bytes) -> bytes:
+    """A processor config (transformers 4's flat preprocessor_config.json or 5's processor_config.json
+    with a nested image_processor) with 1 - mean as its image mean, padded to the same size."""
+    config = json.loads(data)
+    recipe = config.get("image_processor", config)
+    recipe["image_mean"] = [round(1.0 - value, 8) for value in recipe["image_mean"]]
+    return json.dumps(config).ljust(len(data)).encode()
+
+
+@pytest.mark.parametrize("changed", ["weights", "processor"])
+def test_a_change_to_any_model_file_misses_the_cache(
+    changed: str, clip_dir: Path, manifest: Path, tmp_path: Path
+) -> None:
+    """A same-size rewrite that keeps the mtime (``cp -p``) is still a new model: it is loaded."""
+    model = Path(shutil.copytree(clip_dir, tmp_path / "model"))
+    cache = tmp_path / "cache"
+    before = measure(str(model), str(manifest), cache_dir=cache, ci=None, device="cpu")
+    if changed == "weights":
+        path = model / "model.safetensors"
+        data = bytearray(path.read_bytes())
+        data[-64:] = bytes(255 - value for value in data[-64:])  # the last tensor's last values
+    else:
+        names = ("preprocessor_config.json", "processor_config.json")
+        path = next(model / name for name in names if (model / name).is_file())
+        data = bytearray(_invert_image_mean(path.read_bytes()))
+    stat = path.stat()
+    assert len(data) == stat.st_size
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    lazy = load_model(str(model), device="cpu", lazy=True)
+    after = measure(lazy, str(manifest), cache_dir=cache, ci=None)
+    assert lazy.loaded, "the changed model was served from the cache"
+    assert dict(after) != dict(before)
+    assert len(list(cache.glob("*.npz"))) == 2
+
+
+def test_a_hub_id_without_network_fails_within_five_seconds(tmp_path: Path) -> None:
+    """No HF_HUB_OFFLINE and no network (a closed port as the hub): one clear error, no retries."""
+    script = (
+        "import time\n"
+        "import torch\n"  # imports are not the hub's time: a loaded machine takes seconds
+        "from pytest_modgap import measure\n"
+        "from pytest_modgap.errors import EncoderError\n"
+        "started = time.perf_counter()\n"
+        "try:\n"
+        "    measure('some-org/some-model', 'shapes', samples=10, ci=None)\n"
+        "except EncoderError as error:\n"
+        "    print(f'{time.perf_counter() - started:.2f}', error)\n"
+    )
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    }
+    environment.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
+    environment["MODGAP_CACHE_DIR"] = str(tmp_path / "cache")
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=True,
+    )
+    seconds, message = done.stdout.split(" ", 1)
+    assert float(seconds) < 5.0, done.stdout + done.stderr
+    assert "'some-org/some-model'" in message and "hf download some-org/some-model" in message
+    assert "huggingface-cli" not in message
+
+
+def test_a_cached_measure_of_a_remote_code_model_loads_nothing(
+    manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.models.tiny_models import build_remote_dir
+
+    model = str(build_remote_dir(tmp_path / "v4", "v4"))
+    options = {"cache_dir": tmp_path / "cache", "ci": None, "device": "cpu"}
+    first = measure(model, str(manifest), trust_remote_code=True, **options)
+    tried = _refuse_loading(monkeypatch)
+    second = measure(model, str(manifest), trust_remote_code=True, **options)
+    assert tried == [] and dict(second) == dict(first)
+    with pytest.raises(AssertionError, match="loaded the model"):
+        # Without the permission there is no cached shortcut: the loader refuses (here: fails).
+        measure(model, str(manifest), **options)

@@ -6,6 +6,7 @@ Every run is offline, uses a cache under the test's own folder and a small boots
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,34 @@ def _heavy_modules_loaded(tmp_path_factory: pytest.TempPathFactory) -> None:
 
     spec = write_embeddings(tmp_path_factory.mktemp("warmup") / "warm.npz", gap=0.0, n=8)
     measure(spec, n_boot=10)
+
+
+REFERENCE_SAMPLES = 200
+"""Pairs of ``shapes`` that ``reference_embeddings`` holds for both shipped models."""
+
+
+@pytest.fixture(scope="session")
+def reference_embeddings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedding cache holding both shipped models' embeddings of ``REFERENCE_SAMPLES`` shapes
+    pairs (seed 0), measured in this process.
+
+    Measuring here loads transformers once for the session (in-process runs would drop and
+    re-import it each time); the runs of the tests then read their embeddings from the cache and,
+    since a cache hit loads no model, import no transformers at all.
+    """
+    from pytest_modgap.embedding.measurement import measure
+    from pytest_modgap.reference import reference_model_dir
+
+    cache = tmp_path_factory.mktemp("reference-cache")
+    for variant in ("reference", "regressed"):
+        measure(
+            str(reference_model_dir(variant)),
+            "shapes",
+            samples=REFERENCE_SAMPLES,
+            cache_dir=cache,
+            n_boot=10,
+        )
+    return cache
 
 
 @pytest.fixture

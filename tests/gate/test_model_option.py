@@ -69,8 +69,8 @@ def test_without_a_model_modgap_tests_are_skipped_with_the_option_named(
     result.stdout.fnmatch_lines(
         [
             "*modgap tests: 0 passed, 0 regressed, 0 updated, 1 skipped*",
-            "skipped 1: no model to measure: pass --modgap-model SPEC*",
-            "SKIPPED*no model to measure: pass --modgap-model SPEC*",
+            "skipped 1: no model to measure: pass --modgap-model=SPEC*",
+            "SKIPPED*no model to measure: pass --modgap-model=SPEC*",
         ]
     )
 

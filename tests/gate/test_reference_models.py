@@ -16,30 +16,13 @@ from tests.gate.conftest import RunPytest
 EXAMPLE = Path(pytest_modgap.__file__).resolve().parents[1] / "examples" / "test_modgap_example.py"
 
 
-@pytest.fixture(scope="module")
-def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An embedding cache holding both models' shapes embeddings, measured in this process.
-
-    Measuring here loads transformers once for the whole module (in-process runs would drop and
-    re-import it each time) and lets the runs below read their embeddings from the cache.
-    """
-    from pytest_modgap.embedding.measurement import measure
-
-    cache = tmp_path_factory.mktemp("reference-cache")
-    for variant in ("reference", "regressed"):
-        measure(
-            str(reference_model_dir(variant)), "shapes", samples=200, cache_dir=cache, n_boot=10
-        )
-    return cache
-
-
 def test_example_records_passes_on_reference_and_fails_on_regressed(
-    pytester: pytest.Pytester, run: RunPytest, embedding_cache: Path
+    pytester: pytest.Pytester, run: RunPytest, reference_embeddings: Path
 ) -> None:
     shutil.copy(EXAMPLE, pytester.path / EXAMPLE.name)
     reference = str(reference_model_dir("reference"))
     regressed = str(reference_model_dir("regressed"))
-    cache = ("--modgap-cache-dir", str(embedding_cache))
+    cache = ("--modgap-cache-dir", str(reference_embeddings))
 
     # "--modgap-model=PATH": pytest would take a separate PATH for a test path when it picks the
     # rootdir (before plugins load); the conftest pins --rootdir, users should use this form.

@@ -17,7 +17,7 @@ def test_strict_turns_the_missing_model_skip_into_an_error(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "modgap (--modgap-strict): no model to measure: pass --modgap-model SPEC*",
+            "modgap (--modgap-strict): no model to measure: pass --modgap-model=SPEC*",
             "*modgap tests: 0 passed, 0 regressed, 0 updated, 0 skipped, 1 error*",
         ]
     )

@@ -44,3 +44,34 @@ def test_quiet_without_modgap_tests_but_json_still_written(
     assert "= modgap =" not in result.stdout.str() and "modgap tests:" not in result.stdout.str()
     document = json.loads(target.read_text())
     assert document["measurements"] == [] and document["counts"]["passed"] == 0
+
+
+def test_report_dir_without_matplotlib_says_so_in_the_terminal(
+    pytester: pytest.Pytester,
+    run: RunPytest,
+    models: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    pytester.makepyfile(
+        test_measure="""
+        import pytest
+
+        @pytest.mark.modgap(samples=50)
+        def test_measure(modgap):
+            modgap.measure()
+        """
+    )
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    report_dir = pytester.path / "report"
+    result = run("--modgap-model", models["reference"], f"--modgap-report-dir={report_dir}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"figures and index.html written to {report_dir}",
+            "modgap: figures not drawn: matplotlib is not installed; "
+            'pip install "pytest-modgap[figures]" adds it.',
+        ]
+    )
+    assert sorted(path.name for path in report_dir.iterdir()) == ["index.html"]

@@ -157,3 +157,84 @@ def test_without_matplotlib_the_page_says_how_to_get_figures(
 def test_no_results_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ModgapError, match="no results"):
         write_report_dir(tmp_path, [])
+
+
+def _style(page: str) -> dict[str, dict[str, str]]:
+    """The page's CSS rules: selector -> {property: value}."""
+    css = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert css is not None
+    rules: dict[str, dict[str, str]] = {}
+    for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", css.group(1)):
+        declarations = {
+            part.split(":", 1)[0].strip(): part.split(":", 1)[1].strip()
+            for part in body.split(";")
+            if ":" in part
+        }
+        for selector in selectors.split(","):
+            rules.setdefault(selector.strip(), {}).update(declarations)
+    return rules
+
+
+def test_tables_fit_the_page_and_long_paths_are_shortened(tmp_path: Path, gap: Report) -> None:
+    """No cell can be wider than the page by design: every table takes the page's width with a
+    fixed layout, cells break long words, and absolute paths show their last components."""
+    long_model = "/home/ci/runner/work/checkpoints/2026-05-01/experiment-with-a-long-name/candidate"
+    long_dataset = "flickr30k:/mnt/shared/datasets/flickr30k/a/very/deep/folder/of/images"
+    verdicts = [
+        {"model": long_model, "dataset": long_dataset, "baseline": "release", "metric": "auc",
+         "verdict": "ok"},
+    ]  # fmt: skip
+    report = _metrics_only(gap)
+    page = write_report_dir(
+        tmp_path, [(long_model, long_dataset, report), ("short", long_dataset, report)],
+        verdicts=verdicts,
+    ).read_text(encoding="utf-8")  # fmt: skip
+    rules = _style(page)
+    assert rules["table"]["table-layout"] == "fixed" and rules["table"]["width"] == "100%"
+    assert rules["body"]["max-width"] == "1100px"  # inside a 1200-px page
+    for cell in ("td", "th"):
+        assert rules[cell]["overflow-wrap"] == "anywhere"
+    assert "nowrap" not in page, "no cell may refuse to wrap"
+    shortened = re.findall(r'<span title="([^"]*)">([^<]*)</span>', page)
+    assert (long_model, "…/experiment-with-a-long-name/candidate") in shortened
+    assert all(len(shown) <= 40 for title, shown in shortened if title == long_model)
+    # No table cell shows a word (a run without spaces, where a browser would break a line)
+    # longer than a shortened label: the full paths live only in the title attributes.
+    cells = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", page, re.S)
+    words = [word for cell in cells for word in re.sub(r"<[^>]+>", " ", cell).split()]
+    assert max(len(word) for word in words) <= 40, max(words, key=len)
+    assert rules["h2"]["overflow-wrap"] == "anywhere"
+
+
+def test_comparison_rows_keep_signs_and_direction_free_metrics_have_no_tolerance(
+    tmp_path: Path, gap: Report
+) -> None:
+    comparisons = [
+        {"model": "candidate", "dataset": "shapes", "baseline": "reference model r",
+         "metric": "alignment", "verdict": "worse", "difference": -0.0512,
+         "ci": [-0.06, -0.04], "tolerance": 0.01, "better": "higher"},
+        {"model": "candidate", "dataset": "shapes", "baseline": "reference model r",
+         "metric": "centroid_gap", "verdict": "same", "difference": 0.0031,
+         "ci": [0.001, 0.005], "tolerance": 0.01, "better": "lower"},
+        {"model": "candidate", "dataset": "shapes", "baseline": "reference model r",
+         "metric": "text_text_similarity", "verdict": "changed", "difference": 0.02,
+         "ci": [0.01, 0.03], "tolerance": 0.01, "better": "none"},
+    ]  # fmt: skip
+    page = write_report_dir(tmp_path, [_metrics_only(gap)], comparisons=comparisons).read_text(
+        encoding="utf-8"
+    )
+    assert "<h2>Comparison with the reference model</h2>" in page
+    assert "Baseline checks" not in page and "baseline checks passed" not in page
+    assert "Worse than the reference model on 1 of 3 metrics." in page
+    rows = {
+        cells[3]: cells
+        for cells in (
+            re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr.*?</tr>", page)
+        )
+        if len(cells) > 3
+    }
+    assert "+0.0031" in rows["centroid_gap"] and "[+0.0010, +0.0050]" in rows["centroid_gap"]
+    assert "-0.0512" in rows["alignment"]
+    tolerance = rows["text_text_similarity"][-2]
+    assert tolerance == "—", rows["text_text_similarity"]
+    assert rows["alignment"][-2] == "0.0100"
