@@ -125,11 +125,3 @@ def metric_intervals(
         # Mapped back from its scale or clipped, an interval may have lost the estimate: restore it.
         intervals[name] = (min(low, estimate), max(high, estimate))
     return intervals
-
-
-def confidence_intervals(
-    stats: PairStatistics, *, level: float, n_boot: int, seed: int
-) -> dict[str, tuple[float, float]]:
-    """Bootstrap ``level`` intervals for every metric (see ``metric_intervals``)."""
-    (distribution,) = bootstrap_distributions([stats], n_boot=n_boot, seed=seed)
-    return metric_intervals(point_estimates(stats), distribution, level)

@@ -13,11 +13,16 @@ import numpy as np
 
 from pytest_modgap.errors import ModgapInputError
 from pytest_modgap.metrics.allpairs import OVERLAP_BINS
-from pytest_modgap.metrics.bootstrap import check_interval_options, confidence_intervals
+from pytest_modgap.metrics.bootstrap import (
+    bootstrap_distributions,
+    check_interval_options,
+    metric_intervals,
+    point_estimates,
+)
+from pytest_modgap.metrics.catalogue import METRICS
 from pytest_modgap.metrics.definitions import (
     APPROXIMATED_IN_BOOTSTRAP,
     PairStatistics,
-    metric_values,
     pair_statistics,
 )
 from pytest_modgap.metrics.inputs import prepare_embeddings
@@ -141,11 +146,13 @@ def _measure(
             negatives_required=negatives_required,
         )
         embeddings = stats.embeddings
-        ones = torch.ones(1, embeddings.n, dtype=torch.float64, device=embeddings.device)
-        values = {name: float(tensor[0]) for name, tensor in metric_values(stats, ones).items()}
-        intervals = (
-            {} if ci is None else confidence_intervals(stats, level=ci, n_boot=n_boot, seed=seed)
-        )
+        # One evaluation at weight 1 gives the values and the interval-scale statistics.
+        point = point_estimates(stats)
+        values = {name: value for name, value in point.items() if name in METRICS}
+        intervals: dict[str, tuple[float, float]] = {}
+        if ci is not None:
+            (replicates,) = bootstrap_distributions([stats], n_boot=n_boot, seed=seed)
+            intervals = metric_intervals(point, replicates, ci)
     bad = [name for name, value in values.items() if not np.isfinite(value)]
     if bad:
         raise ModgapInputError(

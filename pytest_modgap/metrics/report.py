@@ -6,7 +6,7 @@ Plain Python and numpy only, so reports can be loaded, compared and printed with
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -73,19 +73,7 @@ class Report(Mapping[str, float]):
 
     def with_metadata(self, **metadata: Any) -> Report:
         """A copy with ``metadata`` merged in."""
-        return Report(
-            metrics=self.metrics,
-            n=self.n,
-            ci=self.ci,
-            ci_level=self.ci_level,
-            n_boot=self.n_boot,
-            seed=self.seed,
-            auc_exact=self.auc_exact,
-            approximated=self.approximated,
-            metadata={**self.metadata, **metadata},
-            distributions=self.distributions,
-            slices=self.slices,
-        )
+        return replace(self, metadata={**self.metadata, **metadata})
 
     def worst_slices(self, name: str, count: int = 3) -> list[tuple[str, float]]:
         """The ``count`` slices with the worst value of metric ``name`` (by its better direction),
