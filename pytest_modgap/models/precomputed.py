@@ -1,6 +1,8 @@
-"""Precomputed embeddings (``embeddings:path.npz``): vectors made elsewhere, measured as they are.
+"""Precomputed embeddings (``embeddings:path.npz`` or ``embeddings:DIR``): vectors made elsewhere,
+measured as they are.
 
-The .npz holds ``image`` and ``text`` (N, d), optional ``text2`` (N, d) and ``groups`` (N,).
+The .npz holds ``image`` and ``text`` (N, d), optional ``text2`` (N, d) and ``groups`` (N,). A folder
+holds the shards and manifest that ``modgap embed --out DIR`` writes (``models.sharded``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 
 from pytest_modgap.errors import EncoderError
 from pytest_modgap.models.content_hash import file_digest
+from pytest_modgap.models.sharded import is_sharded, manifest_digest, read_sharded
 
 _REQUIRED = ("image", "text")
 _OPTIONAL = ("text2", "groups")
@@ -29,17 +32,21 @@ class PrecomputedEmbeddings:
     def __init__(self, spec: str, path: Path) -> None:
         self.spec = spec
         self.path = path
-        if not path.is_file():
-            state = "is a directory" if path.is_dir() else "does not exist"
+        if not path.is_file() and not is_sharded(path):
+            state = "is a folder without a manifest.json" if path.is_dir() else "does not exist"
             raise EncoderError(
                 f"Model spec {spec!r}: the embeddings file {str(path)!r} {state}. Write one with "
-                f"{_SAVE_HINT} and give its path after 'embeddings:'."
+                f"{_SAVE_HINT}, or a folder of shards with 'modgap embed --out DIR', and give its "
+                f"path after 'embeddings:'."
             )
 
     def fingerprint(self) -> str:
         """A hash of every byte of the file (``content_hash.file_digest``, read once per process):
-        any change to any array changes it."""
+        any change to any array changes it. A folder of shards: a hash of its manifest, which holds
+        every shard's SHA-256 (checked when the shards are read)."""
         try:
+            if self.path.is_dir():
+                return f"sharded-sha256:{manifest_digest(self.path)}"
             return f"npz-sha256:{file_digest(self.path)}"
         except OSError as exc:
             raise EncoderError(
@@ -50,6 +57,8 @@ class PrecomputedEmbeddings:
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """``(image, text, text2, groups)``, checked: 2-D floats of one shape and at least two
         rows, integer groups. Anything else is an EncoderError naming the file."""
+        if self.path.is_dir():
+            return read_sharded(self.path, self.spec)
         arrays = self._read()
         image = self._floats("image", arrays["image"])
         text = self._floats("text", arrays["text"])
