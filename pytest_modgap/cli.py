@@ -64,6 +64,18 @@ example:
   modgap history modgap-history.jsonl --report-dir history-report
 """
 
+_EMBED_EPILOG = """\
+The folder holds manifest.json (model, data set, counts, every shard's SHA-256), pairs.npz (which
+caption row belongs to which pair) and image-*.npz / text-*.npz shards of at most 65,536 vectors.
+It appears whole or not at all. With a Ray address, every node must read the data set and the model
+at the same paths (a shared folder), and have pytest-modgap[ray] installed.
+
+example:
+  modgap embed --model ./checkpoints/release-7 --dataset wds:/data/laion/{00000..00999}.tar \\
+      --ray-address ray://head:10001 --out /data/embeddings/release-7
+  modgap measure --model embeddings:/data/embeddings/release-7 --samples all
+"""
+
 _BASELINES_EPILOG = """\
 The shipped baselines are the published values (jina-embeddings-v4 Table 4, Liang et al. 2022); use
 one in a test with modgap.check(report, baseline="paper/jina-embeddings-v4").
@@ -234,6 +246,12 @@ def _parser() -> argparse.ArgumentParser:
         help="append the measurement to this history file (one JSON line) and print the change "
         "since the previous run of the model on the data set",
     )
+    measure.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="embed on a Ray cluster: local, auto or ray://HOST:PORT (needs the [ray] extra)",
+    )
+    _add_embed(commands)
 
     history = commands.add_parser(
         "history",
@@ -272,6 +290,73 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_paper(commands)
     return parser
+
+
+def _add_embed(commands: Any) -> None:
+    embed = commands.add_parser(
+        "embed",
+        help="embed a whole data set (on a Ray cluster) into a folder of shards",
+        description="Embed every pair of a data set (or --samples of them) and write the image\n"
+        "and caption vectors as sharded .npz files with a manifest into a new folder; measure\n"
+        "them later with --model embeddings:DIR. With --ray-address the pairs are decoded and\n"
+        "embedded across a Ray cluster and the shards written as batches arrive.",
+        formatter_class=_Formatter,
+        epilog=_EMBED_EPILOG,
+    )
+    embed.add_argument("--model", help="model spec (default: the shipped reference model)")
+    embed.add_argument("--dataset", default="shapes", help="data set spec (default: shapes)")
+    embed.add_argument("--out", required=True, metavar="DIR", help="new (or empty) folder to write")
+    embed.add_argument(
+        "--samples", type=_samples, default=None, help="random pairs (default: all of them)"
+    )
+    embed.add_argument("--seed", type=int, default=0, help="sampling seed")
+    embed.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="embed on a Ray cluster: local, auto or ray://HOST:PORT (needs the [ray] extra)",
+    )
+    embed.add_argument(
+        "--device", help="cpu or cuda (default: the cluster's GPUs when it has some)"
+    )
+    embed.add_argument("--dtype", help="float32, bfloat16, float16 (default: bf16 on cuda)")
+    embed.add_argument("--batch-size", type=int, help="images or texts per replica call")
+    embed.add_argument(
+        "--trust-remote-code", action="store_true", help="allow the model's own code (jina models)"
+    )
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from pytest_modgap import __version__
+    from pytest_modgap.data.specs import load_dataset
+    from pytest_modgap.embedding.measurement import load_model
+    from pytest_modgap.embedding.ray_embed import embed_to_folder
+    from pytest_modgap.models.sharded import check_output_folder
+    from pytest_modgap.reference import reference_model_dir
+
+    out = Path(args.out)
+    check_output_folder(out)
+    model_spec = args.model or str(reference_model_dir("reference"))
+    loaded = load_model(
+        model_spec,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        trust_remote_code=args.trust_remote_code,
+        lazy=True,  # with a Ray address only the replicas load it
+    )
+    pairs = load_dataset(args.dataset).sample(args.samples, args.seed)
+    metadata = {
+        "model": model_spec,
+        "dataset": args.dataset,
+        "samples": args.samples,
+        "seed": args.seed,
+        "ray_address": args.ray_address,
+        "pytest_modgap": __version__,
+    }
+    embed_to_folder(loaded, pairs, out, address=args.ray_address, metadata=metadata)
+    print(f"embedded {len(pairs)} pairs of {args.dataset} with {model_spec} into {out}")
+    print(f"measure them with: modgap measure --model embeddings:{out} --samples all")
+    return 0
 
 
 def _add_paper(commands: Any) -> None:
@@ -364,6 +449,7 @@ def _measure(args: argparse.Namespace) -> int:
             use_cache=cache.enabled,
             ci=ci,
             n_boot=args.n_boot,
+            ray_address=args.ray_address,
         )
 
     with contextlib.ExitStack() as stack:
@@ -510,6 +596,7 @@ def _sweep(args: argparse.Namespace, loaded: LoadedModel, cache: _Cache, ci: Any
         cache_dir=cache.directory,
         use_cache=cache.enabled,
         batch_size=args.batch_size,
+        ray_address=args.ray_address,
     )
     reports = measure_truncations(
         image,
@@ -546,6 +633,7 @@ def _compare(
         ci=ci,
         n_boot=args.n_boot,
         tolerance=args.tolerance,
+        ray_address=args.ray_address,
     )
     print(f"\nPaired comparison on the same {comparison.n} pairs")
     print(f"  candidate: {candidate.spec}")
@@ -753,6 +841,7 @@ def _paper(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "measure": _measure,
+    "embed": _embed,
     "compare": _compare_files,
     "baselines": _baselines,
     "history": _history,

@@ -30,13 +30,15 @@ def compare_models(
     n_boot: int = 1000,
     tolerance: float | Mapping[str, float] | None = None,
     progress: bool | None = None,
+    ray_address: str | None = None,
 ) -> Comparison:
     """Embed the same ``samples`` pairs of ``dataset`` with both models and compare them, paired.
 
     Model and data set specs, sampling, device, dtype and cache are as in ``pytest_modgap.measure``
     (embeddings already cached by a measurement are reused); the comparison is
     ``compare_embeddings``. Both models must be encoders, or both precomputed ``embeddings:`` files
-    of the same pairs.
+    of the same pairs. ``ray_address`` embeds each model on that Ray cluster when its embeddings
+    are not in the cache.
     """
 
     def loaded(model: str | LoadedModel) -> LoadedModel:
@@ -72,6 +74,7 @@ def compare_models(
                 cache_dir=cache_dir,
                 batch_size=batch_size,
                 progress=progress,
+                ray_address=ray_address,
             )
             for model in models
         ]

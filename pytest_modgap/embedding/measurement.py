@@ -163,6 +163,7 @@ def embed_sample(
     batch_size: int | None = None,
     progress: bool | None = None,
     truncate_dim: int | None = None,
+    ray_address: str | None = None,
 ) -> tuple[EmbeddingSet, str]:
     """The embeddings of ``samples`` pairs of ``dataset`` drawn with ``seed`` (read from the cache
     when embedded before), and the data set's label.
@@ -171,6 +172,7 @@ def embed_sample(
     ``dataset``. Two models embedded with the same ``samples`` and ``seed`` see the same pairs.
     ``truncate_dim`` keeps the Matryoshka prefix of every vector (the cache holds full vectors).
     Only each image's first (and second) caption: ``sample_embeddings`` gives every one.
+    ``ray_address``: embed on that Ray cluster when not in the cache (``measure``).
     """
     sample, label = sample_embeddings(
         model,
@@ -182,6 +184,7 @@ def embed_sample(
         batch_size=batch_size,
         progress=progress,
         truncate_dim=truncate_dim,
+        ray_address=ray_address,
     )
     return sample.pair_set(), label
 
@@ -204,6 +207,8 @@ class Sample:
     class_embeddings: np.ndarray | None = None
     slices: Sequence[str] | None = None
     retrieval: bool = True
+    ran_on: tuple[str, str] | None = None
+    """(device, dtype) of the Ray replicas that embedded it (None: this process, or the cache)."""
 
     def pair_set(self) -> EmbeddingSet:
         """(image, text, text2, groups): the pairs alone."""
@@ -254,12 +259,14 @@ def sample_embeddings(
     progress: bool | None = None,
     truncate_dim: int | None = None,
     templates: str | Sequence[str] | None = None,
+    ray_address: str | None = None,
 ) -> tuple[Sample, str]:
     """``embed_sample`` with every caption, the zero-shot prompts and the slices.
 
     ``templates``: the zero-shot prompt templates for a data set with class names (a list with
     ``{c}``, or a name such as "cifar100"; default: the data set's published list, else one
     template). The slices are the data set's own (a manifest's ``slice``), else its class names.
+    ``ray_address``: embed on that Ray cluster (``embedding.ray_job``) when not in the cache.
     """
     if model.precomputed:
         (image, text, text2, groups), label = _precomputed_sample(model, samples, seed)
@@ -275,6 +282,7 @@ def sample_embeddings(
             batch_size=batch_size,
             progress=progress,
             templates=templates,
+            ray_address=ray_address,
         )
     return (sample if truncate_dim is None else sample.truncated(truncate_dim)), label
 
@@ -290,6 +298,7 @@ def _embed_sample(
     batch_size: int | None,
     progress: bool | None,
     templates: str | Sequence[str] | None,
+    ray_address: str | None,
 ) -> tuple[Sample, str]:
     from pytest_modgap.data.templates import with_class_texts
     from pytest_modgap.embedding.cache import EmbeddingCache
@@ -299,7 +308,13 @@ def _embed_sample(
     cache = (
         EmbeddingCache(Path(cache_dir) if cache_dir is not None else None) if use_cache else None
     )
-    embeddings = _embeddings(model, pairs, cache, batch_size=batch_size, progress=progress)
+    where = None
+    if ray_address is None:
+        embeddings = _embeddings(model, pairs, cache, batch_size=batch_size, progress=progress)
+    else:
+        from pytest_modgap.embedding.ray_embed import embed_on_ray
+
+        embeddings, where = embed_on_ray(model, pairs, cache, ray_address, progress=progress)
     groups = None if pairs.groups is None else np.asarray(pairs.groups)
     label = dataset if isinstance(dataset, str) else pairs.name
     classes = None
@@ -319,6 +334,7 @@ def _embed_sample(
         class_embeddings=classes,
         slices=slices,
         retrieval=not pairs.class_prompts,
+        ran_on=where,
     )
     return sample, label
 
@@ -395,6 +411,7 @@ def measure(
     progress: bool | None = None,
     truncate_dim: int | None = None,
     templates: str | Sequence[str] | None = None,
+    ray_address: str | None = None,
 ) -> Report:
     """Embed ``samples`` random pairs of ``dataset`` with ``model`` and measure every metric.
 
@@ -412,8 +429,10 @@ def measure(
     set with class names (a list with ``{c}`` where the class name goes, or a name: "default",
     "cifar100"; default: the data set's published list, else "a photo of a {c}."). Every caption of
     an image is embedded (retrieval ranks them all); a data set's slices (a manifest's ``slice``, or
-    its class names) get their own reports in ``report.slices``. The report's ``metadata`` records
-    what was measured.
+    its class names) get their own reports in ``report.slices``. ``ray_address`` (``local``,
+    ``auto``, ``ray://host:port``) embeds on a Ray cluster: CPU workers decode, one model replica
+    per GPU (or per CPU worker) encodes, and the cache is shared with local runs (README, "Past
+    one machine"). The report's ``metadata`` records what was measured.
     """
     started = time.perf_counter()
     loaded = (
@@ -439,12 +458,15 @@ def measure(
         progress=progress,
         truncate_dim=truncate_dim,
         templates=templates,
+        ray_address=ray_address,
     )
     report = measure_embeddings(
         sample.image, sample.text, **sample.arguments(), ci=ci, n_boot=n_boot, seed=seed
     )
-    device, dtype_used = _device_and_dtype(loaded)
-    extra = {} if truncate_dim is None else {"truncate_dim": truncate_dim}
+    device, dtype_used = sample.ran_on or _device_and_dtype(loaded)
+    extra: dict[str, Any] = {} if truncate_dim is None else {"truncate_dim": truncate_dim}
+    if ray_address is not None:
+        extra["ray_address"] = ray_address
     return report.with_metadata(
         model=loaded.spec,
         dataset=label,

@@ -358,7 +358,7 @@ def _read_bytes(pairs: PairSet, index: int, source: Path | EncodedImage) -> byte
         raise _read_error(pairs, index, exc) from exc
 
 
-def _open_rgb(pairs: PairSet, index: int) -> Image.Image:
+def open_rgb(pairs: PairSet, index: int) -> Image.Image:
     """Pair ``index``'s image as an upright 8-bit RGB PIL image (``rgb.to_rgb``'s rules: every PIL
     mode scaled or refused, EXIF orientation applied, transparency on white), or a DatasetError
     that names it."""
@@ -376,7 +376,7 @@ def _open_rgb(pairs: PairSet, index: int) -> Image.Image:
         raise _read_error(pairs, index, exc) from exc
 
 
-def _rows(output: torch.Tensor, expected: int, what: str) -> torch.Tensor:
+def one_row_per_input(output: torch.Tensor, expected: int, what: str) -> torch.Tensor:
     """Check that an encoder returned one embedding row per input."""
     if output.dim() != 2 or output.shape[0] != expected:
         raise EncoderError(
@@ -400,6 +400,15 @@ def _to_numpy(outputs: list[torch.Tensor], what: str) -> np.ndarray:
     return stacked.numpy()
 
 
+def embed_texts(texts: Sequence[str], encoder: Encoder, *, batch_size: int) -> np.ndarray:
+    """Only the texts: (len(texts), d) float32, row i for ``texts[i]``, batched as ``embed_pairs``
+    batches them."""
+    import torch
+
+    with torch.inference_mode():
+        return _embed_texts(texts, encoder, batch_size, Progress(len(texts), "", enabled=False))
+
+
 def _embed_texts(
     texts: Sequence[str], encoder: Encoder, batch_size: int, bar: Progress
 ) -> np.ndarray:
@@ -408,7 +417,7 @@ def _embed_texts(
     outputs = []
     for batch in _batches(len(order), batch_size):
         chunk = [texts[order[k]] for k in batch]
-        outputs.append(_rows(encoder.encode_texts(chunk), len(chunk), "text"))
+        outputs.append(one_row_per_input(encoder.encode_texts(chunk), len(chunk), "text"))
         bar.update(len(chunk))
     by_length = _to_numpy(outputs, "text")
     result = np.empty_like(by_length)
@@ -443,11 +452,11 @@ def _embed_pil_images(
     """Generic encoders: decode in workers, hand PIL batches to ``encode_images``."""
 
     def load(chunk: list[int]) -> list[Image.Image]:
-        return [_open_rgb(pairs, i) for i in chunk]
+        return [open_rgb(pairs, i) for i in chunk]
 
     outputs = []
     for batch, images in _prefetched(pool, _batches(len(pairs), batch_size), load, parts):
-        outputs.append(_rows(encoder.encode_images(images), len(batch), "image"))
+        outputs.append(one_row_per_input(encoder.encode_images(images), len(batch), "image"))
         bar.update(len(batch))
     return _to_numpy(outputs, "image")
 
@@ -464,7 +473,7 @@ def _embed_images_with_processor(
     pin = encoder.device.type == "cuda"
 
     def load(chunk: list[int]) -> list[torch.Tensor]:
-        pixels = encoder.preprocess([_open_rgb(pairs, i) for i in chunk])
+        pixels = encoder.preprocess([open_rgb(pairs, i) for i in chunk])
         # Pinned memory lets the copy to the GPU overlap with the previous batch's forward.
         return [pixels.pin_memory() if pin else pixels]
 
@@ -473,7 +482,7 @@ def _embed_images_with_processor(
     outputs = []
     for batch, chunks in _prefetched(pool, _batches(len(pairs), batch_size), load, parts):
         pixels = torch.cat(chunks).to(encoder.device, non_blocking=True)
-        outputs.append(_rows(encoder.forward_pixels(pixels), len(batch), "image"))
+        outputs.append(one_row_per_input(encoder.forward_pixels(pixels), len(batch), "image"))
         bar.update(len(batch))
     return _to_numpy(outputs, "image")
 
@@ -588,6 +597,6 @@ def _embed_images_on_device(
     for batch, items in _prefetched(pool, _batches(len(pairs), batch_size), load, parts):
         images = _decode_jpegs(pairs, items, decode_jpegs)
         pixels = preprocess_batch(images, encoder.preprocessing, encoder.device)
-        outputs.append(_rows(encoder.forward_pixels(pixels), len(batch), "image"))
+        outputs.append(one_row_per_input(encoder.forward_pixels(pixels), len(batch), "image"))
         bar.update(len(batch))
     return _to_numpy(outputs, "image")

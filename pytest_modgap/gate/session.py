@@ -132,6 +132,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "file; the summary shows the change since the previous run of each model and data set.",
         "PATH",
     ),
+    OptionSpec(
+        "ray_address",
+        "text",
+        "embed on a Ray cluster: 'local' (start one here), 'auto' (the one 'ray start' runs here) "
+        "or ray://HOST:PORT; needs the [ray] extra. Cached embeddings are shared with local runs.",
+        "ADDRESS",
+    ),
 )
 
 
@@ -159,6 +166,7 @@ class ModgapOptions(NamedTuple):
     truncate_dims: tuple[int, ...] = ()
     history: Path | None = None
     templates: Path | None = None
+    ray_address: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ModgapOptions:
@@ -177,6 +185,7 @@ class ModgapOptions(NamedTuple):
         _check_tolerance(config, options.tolerance)
         _check_outputs(config, options)
         _check_templates(config, options.templates)
+        _check_ray(config, options.ray_address)
         return options
 
     def template_list(self) -> tuple[str, ...] | None:
@@ -186,6 +195,20 @@ class ModgapOptions(NamedTuple):
         from pytest_modgap.data.templates import load_templates
 
         return load_templates(self.templates)
+
+
+def _check_ray(config: pytest.Config, address: str | None) -> None:
+    """A UsageError naming the option when a Ray address is given but Ray Data is not installed,
+    before any test runs (the cluster itself is joined by the first measurement that embeds)."""
+    if address is None:
+        return
+    from pytest_modgap.embedding.ray_cluster import import_ray
+    from pytest_modgap.errors import ModgapError
+
+    try:
+        import_ray()
+    except ModgapError as exc:
+        raise pytest.UsageError(f"{_given(config, 'ray_address', address)}: {exc}") from None
 
 
 def _check_templates(config: pytest.Config, path: Path | None) -> None:
@@ -470,6 +493,7 @@ class ModgapSession:
                 progress=False,
                 truncate_dim=key.truncate_dim,
                 templates=key.templates,
+                ray_address=options.ray_address,
             )
             self._reports[key] = report
             self.measurements[key.label()] = {
@@ -514,6 +538,7 @@ class ModgapSession:
                 batch_size=options.batch_size,
                 progress=False,
                 truncate_dim=key.truncate_dim,
+                ray_address=options.ray_address,
             )
             embedded.append(sample)
             labels.append(label)

@@ -135,6 +135,47 @@ def load_hf_clip(
     return HFClipPixelEncoder(settings, recipe)
 
 
+@dataclass(frozen=True)
+class ProcessorPixels:
+    """A CLIP-family checkpoint's image processor alone, as a function of PIL images: what
+    ``HFClipPixelEncoder.preprocess`` runs, for CPU workers that preprocess without the weights
+    (a Ray job's decoders). ``preprocessing`` is its recipe: the encoder it feeds must have the
+    same one."""
+
+    image_processor: Any
+    preprocessing: ImagePreprocessing
+
+    def __call__(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """(B, 3, H, W) float32 pixel values, as the encoder's own ``preprocess`` gives."""
+        return processor_pixels(self.image_processor, images)
+
+
+def processor_pixels(image_processor: Any, images: Sequence[Image.Image]) -> torch.Tensor:
+    """``image_processor`` on RGB images: (B, 3, H, W) float32 pixel values."""
+    batch = image_processor(images=[image.convert("RGB") for image in images], return_tensors="pt")
+    pixel_values: torch.Tensor = batch["pixel_values"]
+    return pixel_values.float()
+
+
+def load_processor_pixels(source: ModelSource) -> ProcessorPixels | None:
+    """The image processor of ``source`` without its weights, when ``load_hf_clip`` would load a
+    ``HFClipPixelEncoder`` from it (a plain resize / crop / normalise recipe), else None."""
+    from transformers import AutoProcessor
+
+    processor = _from_pretrained(
+        source,
+        "processor",
+        lambda: AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+            source.load_path, revision=source.revision
+        ),
+    )
+    image_processor = getattr(processor, "image_processor", None)
+    if image_processor is None or _processor_family(image_processor) not in _KNOWN_IMAGE_PROCESSORS:
+        return None
+    recipe = read_preprocessing(image_processor)
+    return None if recipe is None else ProcessorPixels(image_processor, recipe)
+
+
 def _load_model(source: ModelSource, dtype: torch.dtype) -> Any:
     """The model in eval-ready form: AutoModel, or the checkpoint's own class where its contrastive
     heads need an adapter; refused when weights it needs are missing from the checkpoint."""
@@ -415,11 +456,7 @@ class HFClipPixelEncoder(HFClipEncoder):
 
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """The model's own image processor, on CPU: (B, 3, H, W) float32 pixel values."""
-        batch = self.image_processor(
-            images=[image.convert("RGB") for image in images], return_tensors="pt"
-        )
-        pixel_values: torch.Tensor = batch["pixel_values"]
-        return pixel_values.float()
+        return processor_pixels(self.image_processor, images)
 
     def forward_pixels(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """One image-tower forward pass on preprocessed pixels: (B, d) on the model's device."""

@@ -13,6 +13,7 @@ from pytest_modgap.models.source import resolve_model_source
 
 if TYPE_CHECKING:
     from pytest_modgap.models.base import Encoder
+    from pytest_modgap.models.hf_clip import ProcessorPixels
     from pytest_modgap.models.precomputed import PrecomputedEmbeddings
 
 EMBEDDINGS_PREFIX = "embeddings:"
@@ -101,6 +102,28 @@ def load_encoder(
     from pytest_modgap.models.hf_clip import load_hf_clip
 
     return load_hf_clip(source, device=device, dtype=dtype, batch_size=batch_size)
+
+
+def load_image_preprocessor(spec: str) -> ProcessorPixels | None:
+    """The image processor that ``load_encoder(spec)``'s ``preprocess`` runs, loaded without the
+    weights, for CPU workers that preprocess for a model replica elsewhere (a Ray job's decoders).
+
+    Only the transformers CLIP family has one (a fixed resize / crop / normalise recipe); None for
+    every other spec, whose images are then decoded on those workers and preprocessed by the
+    replica itself.
+    """
+    if spec.startswith((EMBEDDINGS_PREFIX, OPEN_CLIP_PREFIX)) or is_factory_spec(spec):
+        return None
+    from pytest_modgap.models.sentence_transformers import find_sentence_transformer
+
+    if find_sentence_transformer(spec) is not None:
+        return None
+    source = resolve_model_source(spec)
+    if source.remote_code_class is not None:
+        return None
+    from pytest_modgap.models.hf_clip import load_processor_pixels
+
+    return load_processor_pixels(source)
 
 
 def is_factory_spec(spec: str) -> bool:

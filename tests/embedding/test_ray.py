@@ -1,0 +1,347 @@
+"""The Ray path: a Ray Data job on a local 2-CPU cluster gives the local path's numbers, shares its
+cache, survives a killed replica, writes sharded embeddings, and fails clearly."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_modgap import load_model, measure
+from pytest_modgap.cli import main
+from pytest_modgap.data.specs import load_dataset
+from pytest_modgap.embedding.pipeline import embed_pairs
+from pytest_modgap.embedding.ray_job import RayPlan
+from pytest_modgap.errors import DatasetError, ModgapInputError
+from pytest_modgap.metrics.report import Report
+from pytest_modgap.models.loader import load_encoder
+from pytest_modgap.models.precomputed import PrecomputedEmbeddings
+from tests.data.formats import make_pairs, write_jsonl, write_parquet, write_shards
+from tests.embedding import ray_models
+from tests.models.tiny_models import build_clip_dir
+
+ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+
+TOLERANCE = 1e-6
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A local Ray cluster with 2 CPUs for this module; its workers import what pytest imports and
+    see ``MODGAP_RAY_TEST_DIR`` (a folder the tests arm ``ray_models.dies_once`` in)."""
+    from pytest_modgap.embedding.ray_cluster import _driver_path, _quiet_ray_data
+
+    folder = tmp_path_factory.mktemp("ray")
+    env = {"PYTHONPATH": _driver_path(), "MODGAP_RAY_TEST_DIR": str(folder)}
+    env.update(dict.fromkeys(("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"), "1"))
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=200 * 2**20,
+        runtime_env={"env_vars": env},
+    )
+    _quiet_ray_data()
+    yield folder
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_clip_dir(tmp_path_factory.mktemp("clip"))
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The same 40 pairs (two captions each, labels) as a JSONL manifest of image files, WebDataset
+    shards and Parquet files."""
+    root = tmp_path_factory.mktemp("data")
+    pairs = make_pairs(40)
+    return {
+        "jsonl": str(write_jsonl(root / "jsonl", pairs)),
+        "wds": f"wds:{write_shards(root / 'wds', pairs, shards=3)}",
+        "parquet": f"parquet:{write_parquet(root / 'parquet', pairs)}",
+    }
+
+
+def assert_same_report(ray_report: Report, local: Report) -> None:
+    """Every metric and every interval bound of the two reports within ``TOLERANCE``."""
+    assert set(ray_report) == set(local)
+    for name in local:
+        assert _close(ray_report[name], local[name]), (name, ray_report[name], local[name])
+    assert set(ray_report.ci) == set(local.ci)
+    for name, (low, high) in local.ci.items():
+        got = ray_report.ci[name]
+        assert _close(got[0], low) and _close(got[1], high), (name, got, (low, high))
+
+
+def _close(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= TOLERANCE
+
+
+@pytest.mark.parametrize("form", ["jsonl", "wds", "parquet"])
+def test_ray_path_equals_the_local_path_on_every_metric(
+    cluster: Path, clip_dir: Path, datasets: dict[str, str], form: str, tmp_path: Path
+) -> None:
+    spec = datasets[form]
+    local = measure(str(clip_dir), spec, samples=32, device="cpu", use_cache=False, n_boot=200)
+    on_ray = measure(
+        str(clip_dir), spec, samples=32, use_cache=False, n_boot=200, ray_address="local"
+    )
+    assert_same_report(on_ray, local)
+    assert on_ray.metadata["ray_address"] == "local"
+    assert (on_ray.metadata["device"], on_ray.metadata["dtype"]) == ("cpu", "float32")
+
+
+def _refuse_loading(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    import pytest_modgap.models.loader as loader
+
+    tried: list[str] = []
+
+    def refuse(spec: str, **_: object) -> None:
+        tried.append(spec)
+        raise AssertionError(f"a cache hit loaded the model {spec}")
+
+    monkeypatch.setattr(loader, "load_encoder", refuse)
+    return tried
+
+
+def test_a_ray_run_and_a_local_run_share_cache_entries(
+    cluster: Path,
+    clip_dir: Path,
+    datasets: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = datasets["jsonl"]
+    on_ray = measure(
+        str(clip_dir), spec, samples=24, cache_dir=tmp_path, n_boot=100, ray_address="local"
+    )
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    # The local run finds the Ray run's entry: it loads no model on this process.
+    tried = _refuse_loading(monkeypatch)
+    lazy = load_model(str(clip_dir), lazy=True)
+    local = measure(lazy, spec, samples=24, cache_dir=tmp_path, n_boot=100)
+    assert tried == [] and not lazy.loaded
+    assert dict(local) == dict(on_ray) and local.ci == on_ray.ci
+    # And a second Ray run finds it too: no job, no replica (the probe only hashes the files).
+    again = measure(
+        str(clip_dir), spec, samples=24, cache_dir=tmp_path, n_boot=100, ray_address="local"
+    )
+    assert dict(again) == dict(on_ray)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+
+
+def test_a_factory_models_local_entry_is_found_by_a_ray_run_without_a_job(
+    cluster: Path, datasets: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_modgap.embedding.ray_job import RayEmbeddingJob
+
+    spec = "tests.embedding.ray_models:fingerprinted"
+    local = measure(spec, datasets["jsonl"], samples=16, cache_dir=tmp_path, n_boot=50)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+
+    def no_job(*_: object, **__: object) -> None:
+        raise AssertionError("a cached measurement started a Ray job")
+
+    monkeypatch.setattr(RayEmbeddingJob, "run", no_job)
+    on_ray = measure(
+        spec, datasets["jsonl"], samples=16, cache_dir=tmp_path, n_boot=50, ray_address="local"
+    )
+    assert dict(on_ray) == dict(local)
+    assert (on_ray.metadata["device"], on_ray.metadata["dtype"]) == ("cpu", "float32")
+
+
+def test_a_killed_replica_is_restarted_and_the_result_is_unchanged(
+    cluster: Path, datasets: dict[str, str]
+) -> None:
+    spec = "tests.embedding.ray_models:dies_once"
+    local = measure(spec, datasets["jsonl"], samples=32, use_cache=False, n_boot=100, batch_size=8)
+    (cluster / ray_models.ARMED).touch()
+    try:
+        on_ray = measure(
+            spec,
+            datasets["jsonl"],
+            samples=32,
+            use_cache=False,
+            n_boot=100,
+            batch_size=8,
+            ray_address="local",
+        )
+    finally:
+        (cluster / ray_models.ARMED).unlink()
+    died = cluster / ray_models.DIED
+    assert died.exists(), "the replica was never killed: the test did not test a retry"
+    assert int(died.read_text()) != os.getpid()  # a worker died, not this process
+    assert_same_report(on_ray, local)
+
+
+def test_modgap_embed_writes_shards_that_read_back_as_the_local_embeddings(
+    cluster: Path, clip_dir: Path, datasets: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "embedded"
+    status = main(
+        [
+            "embed",
+            "--model",
+            str(clip_dir),
+            "--dataset",
+            datasets["wds"],
+            "--ray-address",
+            "local",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    image, text, text2, groups = PrecomputedEmbeddings(f"embeddings:{out}", out).load()
+    pairs = load_dataset(datasets["wds"]).sample(None)
+    local = embed_pairs(pairs, load_encoder(str(clip_dir), device="cpu"), batch_size=8)
+    np.testing.assert_allclose(image, local.image, atol=TOLERANCE)
+    np.testing.assert_allclose(text, local.text, atol=TOLERANCE)
+    assert text2 is not None and local.text2 is not None
+    np.testing.assert_allclose(text2, local.text2, atol=TOLERANCE)
+    assert groups is not None and list(groups) == list(pairs.groups or [])
+    # Measured from the folder like any embeddings file.
+    report = measure(f"embeddings:{out}", samples=None, use_cache=False, n_boot=50)
+    assert report.n == len(pairs)
+
+
+def test_a_broken_image_on_a_worker_is_the_local_error(
+    cluster: Path, clip_dir: Path, tmp_path: Path
+) -> None:
+    manifest = write_jsonl(tmp_path, make_pairs(6))
+    (tmp_path / "images" / "000003.png").write_bytes(b"not an image")
+    started = time.monotonic()
+    with pytest.raises(DatasetError, match=r"Cannot read image .*000003\.png") as caught:
+        measure(str(clip_dir), str(manifest), use_cache=False, ci=None, ray_address="local")
+    assert "Traceback" not in str(caught.value)
+    assert time.monotonic() - started < 120
+
+
+def test_the_plugin_option_runs_the_tests_measurements_on_ray(
+    cluster: Path, clip_dir: Path, datasets: dict[str, str], pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(
+        test_gap=f"""
+        import pytest
+
+        @pytest.mark.modgap(dataset={datasets["jsonl"]!r}, samples=16)
+        def test_gap(modgap):
+            report = modgap.measure()
+            assert report.metadata["ray_address"] == "local"
+        """
+    )
+    result = pytester.runpytest_inprocess(
+        f"--modgap-model={clip_dir}",
+        "--modgap-ray-address=local",
+        "--modgap-no-cache",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_the_plugin_refuses_a_ray_address_without_ray_before_any_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setitem(sys.modules, "ray.data", None)
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = pytester.runpytest_inprocess("--modgap-ray-address=local")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--modgap-ray-address*pytest-modgap[[]ray[]]*"])
+
+
+# Connecting: without the cluster fixture, so that Ray is not yet initialised in the process.
+
+
+@pytest.fixture
+def not_connected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", _no_init)
+
+
+def _no_init(**_: object) -> None:
+    raise AssertionError("ray.init was called for an address that does not answer")
+
+
+def test_an_address_nobody_listens_on_fails_fast_naming_it(not_connected: None) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    from pytest_modgap.embedding.ray_cluster import connect
+
+    started = time.monotonic()
+    with pytest.raises(ModgapInputError, match=rf"ray://127\.0\.0\.1:{port}.*cannot be reached"):
+        connect(f"ray://127.0.0.1:{port}")
+    assert time.monotonic() - started < 30
+
+
+def test_an_address_that_never_answers_fails_within_30_seconds(
+    not_connected: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pytest_modgap.embedding.ray_cluster as ray_cluster
+
+    # A TEST-NET-1 address (RFC 5737): routed nowhere, so the connection waits until the timeout.
+    monkeypatch.setattr(ray_cluster, "CONNECT_TIMEOUT_S", 2.0)
+    started = time.monotonic()
+    with pytest.raises(ModgapInputError, match=r"192\.0\.2\.1:10001"):
+        ray_cluster.connect("192.0.2.1:10001")
+    assert time.monotonic() - started < 30
+
+
+def test_the_connect_timeout_leaves_room_inside_30_seconds() -> None:
+    from pytest_modgap.embedding.ray_cluster import CONNECT_TIMEOUT_S
+
+    assert CONNECT_TIMEOUT_S <= 10
+
+
+@pytest.mark.parametrize("address", ["", "ray://head", "head:port", "ray://:10001"])
+def test_a_malformed_address_is_refused_with_the_forms_that_work(
+    not_connected: None, address: str
+) -> None:
+    from pytest_modgap.embedding.ray_cluster import connect
+
+    with pytest.raises(ModgapInputError, match=r"'local'.*'auto'.*ray://HEAD:10001"):
+        connect(address)
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setitem(sys.modules, "ray.data", None)
+    with pytest.raises(ModgapInputError, match=r"\[ray\] extra.*pytest-modgap\[ray\]"):
+        measure("unused-model", ray_address="local", use_cache=False)
+
+
+def test_the_plan_puts_one_replica_on_each_gpu_and_decodes_on_the_other_cpus() -> None:
+    assert RayPlan.for_cluster({"CPU": 64, "GPU": 8}, None) == RayPlan(
+        encoders=8, decoders=56, encoder_gpus=1.0
+    )
+    assert RayPlan.for_cluster({"CPU": 64, "GPU": 8}, "cpu") == RayPlan(encoders=56, decoders=8)
+    assert RayPlan.for_cluster({"CPU": 2}, None) == RayPlan(encoders=1, decoders=1)
+    assert RayPlan.for_cluster({"CPU": 2, "GPU": 1}, None).device == "cuda"
+
+
+@pytest.mark.parametrize(
+    ("resources", "device", "problem"),
+    [
+        ({"CPU": 8}, "cuda", "has no GPUs"),
+        ({"CPU": 8, "GPU": 1}, "mps", "'cuda'.*or 'cpu'"),
+        ({"CPU": 1}, None, "needs at least 2"),
+    ],
+)
+def test_a_plan_the_cluster_cannot_run_is_refused(
+    resources: dict[str, float], device: str | None, problem: str
+) -> None:
+    with pytest.raises(ModgapInputError, match=problem):
+        RayPlan.for_cluster(resources, device)
