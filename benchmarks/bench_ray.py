@@ -1,0 +1,170 @@
+"""Benchmark of the Ray path against the local pipeline on the same pairs, and of Ray's fixed costs.
+
+Writes photo-like JPEGs of COCO-like sizes (bench_encode's) with captions, then embeds every image and
+caption with the shipped reference model (or --model):
+- locally (``embed_pairs``, one decode thread per core), the reference of every ratio;
+- on a local Ray cluster with 1 model replica and 1 decoder, then 2 replicas and 1 decoder (Ray's
+  logical CPUs: 2, then 3, on however many cores the machine has: printed);
+and prints the cluster's start-up, each job's fixed cost (actors started, model and processor
+loaded: a job of one batch per replica, less its rows at the marginal rate), the whole job's time and
+its marginal throughput (the rows past that first job over the extra time), as ratios against the
+local run. Last, the per-core rates the README's scaling model uses: decode +
+preprocess images/s and encode images/s, each on one thread.
+Run: python benchmarks/bench_ray.py [--images N] [--batch-size B] [--model SPEC] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_encode import make_pairs  # noqa: E402
+
+from pytest_modgap.data.pairset import PairSet  # noqa: E402
+from pytest_modgap.embedding.pipeline import (  # noqa: E402
+    TextColumns,
+    default_num_workers,
+    embed_pairs,
+    open_rgb,
+)
+from pytest_modgap.embedding.ray_job import RayEmbeddingJob, RayPlan, gather  # noqa: E402
+from pytest_modgap.models.loader import load_encoder, load_image_preprocessor  # noqa: E402
+from pytest_modgap.reference import reference_model_dir  # noqa: E402
+
+OPTIONS = {"device": "cpu", "dtype": None, "trust_remote_code": False, "task": None}
+
+
+def local_seconds(pairs: PairSet, spec: str, batch_size: int) -> float:
+    """The local pipeline on every image and caption, model already loaded (best of two)."""
+    encoder = load_encoder(spec, device="cpu")
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        embed_pairs(pairs, encoder, batch_size=batch_size, progress=False)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def ray_job_seconds(pairs: PairSet, spec: str, plan: RayPlan, batch_size: int) -> float:
+    """One Ray job on every image and caption of ``pairs``, from the job's start to the last row
+    on the driver (actors started and the model loaded inside it, as in every job)."""
+    options = {**OPTIONS, "batch_size": batch_size, "truncate_dim": None}
+    job = RayEmbeddingJob("local", spec, options, plan=plan)
+    columns = TextColumns.of(pairs)
+    start = time.perf_counter()
+    gather(job.run(pairs, columns.distinct, None), len(pairs), len(columns.distinct))
+    return time.perf_counter() - start
+
+
+def per_core_rates(pairs: PairSet, spec: str, batch_size: int) -> dict[str, float]:
+    """Images/s on one thread: read + decode + the model's processor, and the model's forward."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        preprocess = load_image_preprocessor(spec)
+        assert preprocess is not None, "the scaling model needs a CLIP-family processor"
+        count = min(len(pairs), 4 * batch_size)
+        start = time.perf_counter()
+        batches = []
+        for first in range(0, count, batch_size):
+            images = [open_rgb(pairs, i) for i in range(first, min(count, first + batch_size))]
+            batches.append(preprocess(images))
+        decode = count / (time.perf_counter() - start)
+        encoder: Any = load_encoder(spec, device="cpu")
+        with torch.inference_mode():
+            encoder.forward_pixels(batches[0])
+            start = time.perf_counter()
+            for pixels in batches:
+                encoder.forward_pixels(pixels)
+        encode = count / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return {"decode_preprocess_images_per_s": decode, "encode_images_per_s": encode}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=800)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--model", default=str(reference_model_dir("reference")))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import ray
+
+    from pytest_modgap.embedding.ray_cluster import _driver_path, _quiet_ray_data
+
+    cores = os.cpu_count() or 1
+    results: dict[str, Any] = {"images": args.images, "cores": cores, "model": args.model}
+    with tempfile.TemporaryDirectory(prefix="bench-ray-") as folder:
+        pairs = make_pairs(Path(folder), args.images)
+        local = local_seconds(pairs, args.model, args.batch_size)
+        results["local"] = {"seconds": local, "workers": default_num_workers()}
+        print(
+            f"{args.images} JPEGs (COCO sizes) + captions, model {Path(args.model).name}, "
+            f"{cores} cores"
+        )
+        print(
+            f"  local pipeline ({default_num_workers()} decode threads): {local:7.2f} s  "
+            f"{args.images / local:7.1f} pairs/s  (reference, 1.00)"
+        )
+        for encoders, cpus in ((1, 2), (2, 3)):
+            start = time.perf_counter()
+            ray.init(
+                num_cpus=cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": {"PYTHONPATH": _driver_path(), "HF_HUB_OFFLINE": "1"}},
+            )
+            _quiet_ray_data()
+            startup = time.perf_counter() - start
+            plan = RayPlan(encoders=encoders, decoders=1)
+            # A first job of one batch per replica: every actor starts and loads the model.
+            head = pairs.subset(range(min(len(pairs) - 1, encoders * args.batch_size)))
+            first = ray_job_seconds(head, args.model, plan, args.batch_size)
+            total = ray_job_seconds(pairs, args.model, plan, args.batch_size)
+            ray.shutdown()
+            marginal = (len(pairs) - len(head)) / max(total - first, 1e-9)
+            fixed = max(0.0, first - len(head) / marginal)
+            key = f"ray_{encoders}_replicas"
+            results[key] = {
+                "logical_cpus": cpus,
+                "cluster_start_seconds": startup,
+                "job_fixed_seconds": fixed,
+                "seconds": total,
+                "marginal_pairs_per_s": marginal,
+                "total_vs_local": local / total,
+                "marginal_vs_local": marginal / (args.images / local),
+            }
+            print(
+                f"  ray, {encoders} replica(s) + 1 decoder ({cpus} logical CPUs on {cores} cores):"
+            )
+            print(f"      cluster start {startup:5.2f} s, job fixed cost {fixed:5.2f} s")
+            print(
+                f"      whole job {total:7.2f} s = {local / total:4.2f}x the local speed; past "
+                f"the fixed cost {marginal:7.1f} pairs/s = {marginal * local / args.images:4.2f}x"
+            )
+        rates = per_core_rates(pairs, args.model, args.batch_size)
+        results["per_core"] = rates
+        print(
+            f"  one core: read + decode + processor {rates['decode_preprocess_images_per_s']:7.1f}"
+            f" images/s; this model's forward {rates['encode_images_per_s']:7.1f} images/s"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
