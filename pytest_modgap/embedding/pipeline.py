@@ -207,7 +207,7 @@ def embed_pairs_cached(
         )
     fingerprint = encoder.fingerprint()
     if fingerprint is None:
-        _warn_uncached(encoder.spec)
+        warn_uncached(encoder.spec)
         return embed_pairs(
             pairs, encoder, batch_size=batch_size, num_workers=num_workers, progress=progress
         )
@@ -246,7 +246,7 @@ def fits(embeddings: Embeddings, pairs: PairSet) -> bool:
 _warned_uncached: set[str] = set()
 
 
-def _warn_uncached(spec: str) -> None:
+def warn_uncached(spec: str) -> None:
     """Say once per process and spec that this model's embeddings are computed on every run."""
     if spec in _warned_uncached:
         return

@@ -4,7 +4,8 @@ keys them) and ``modgap embed``'s sharded folder of a whole data set.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,14 +51,21 @@ def embed_on_ray(
         if cached is not None and fits(cached, pairs):
             return cached, _where(found)
     columns = TextColumns.of(pairs)
-    with _bar(len(pairs) + len(columns.distinct), pairs.name, progress) as bar:
-        batches = _counted(job.run(pairs, columns.distinct, found.identity), bar)
-        images, texts = gather(batches, len(pairs), len(columns.distinct))
+    with (
+        _bar(len(pairs) + len(columns.distinct), pairs.name, progress) as bar,
+        closing(job.run(pairs, columns.distinct, found.identity)) as run,
+    ):
+        # closing(): a failed gather stops the job, whose actors would otherwise hold the CPUs.
+        images, texts = gather(_counted(run, bar), len(pairs), len(columns.distinct))
     embeddings = columns.embeddings(images, texts)
     description = job.description()
     after = description.cache_parts(found.identity)
     if cache is not None and after is not None:
         cache.put(cache.key(**after, data=data), embeddings)
+    elif cache is not None:
+        from pytest_modgap.embedding.pipeline import warn_uncached
+
+        warn_uncached(model.spec)
     return embeddings, (description.device, description.dtype_name)
 
 
@@ -114,14 +122,17 @@ def embed_to_folder(
 
             job = RayEmbeddingJob(address, model.spec, _load_options(model), plan=plan)
             batches = job.run(pairs, texts, job.probe(load=False).identity)
-        for batch in _counted(batches, bar):
-            writer.add(batch.kind, batch.rows, batch.vectors)  # type: ignore[arg-type]
+        with closing(batches):
+            for batch in _counted(batches, bar):
+                writer.add(batch.kind, batch.rows, batch.vectors)  # type: ignore[arg-type]
         if address is not None:
             writer.metadata["replica"] = job.description().__dict__
     return out
 
 
-def _local_batches(model: LoadedModel, pairs: PairSet, texts: list[str]) -> Iterator[EmbeddedBatch]:
+def _local_batches(
+    model: LoadedModel, pairs: PairSet, texts: list[str]
+) -> Generator[EmbeddedBatch, None, None]:
     """The local pipeline's image and text vectors as two batches."""
     from pytest_modgap.embedding.pipeline import embed_images, embed_texts
     from pytest_modgap.embedding.ray_job import EmbeddedBatch

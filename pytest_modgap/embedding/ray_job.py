@@ -16,7 +16,7 @@ import io
 import json
 import re
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 ACTOR_RESTARTS = 3
 """Restarts of a dead actor, and retries of its batch, before the job fails: a worker lost to a
 node failure is replaced, an input that crashes every replica stops the job instead of looping."""
+
+CPU_REPLICA_THREADS = 4
+"""CPUs (torch threads) of each replica on a cluster without GPUs: a quarter of the model copies
+that one replica per CPU would hold in memory, at nearly the same throughput."""
 
 DEFAULT_BATCH = {"gpu": 256, "cpu": 32}
 """Images or texts per replica call when no batch size is given."""
@@ -57,9 +61,11 @@ class RayPlan:
 
     @classmethod
     def for_cluster(cls, resources: Mapping[str, float], device: str | None) -> RayPlan:
-        """One replica per GPU and every other CPU decoding; without GPUs (or with
-        ``device="cpu"``), one decoder per eight CPUs (at least one) and a replica on each other
-        CPU. ``device="cuda"`` on a cluster without GPUs is a ModgapInputError."""
+        """One replica per GPU and every other CPU decoding (a cluster with no CPU to spare gives
+        the replicas fractions of all but one); without GPUs (or with ``device="cpu"``), one
+        decoder per eight CPUs (at least one) and a replica on each ``CPU_REPLICA_THREADS`` of the
+        others (torch threads; one model copy per replica). ``device="cuda"`` on a cluster without
+        GPUs is a ModgapInputError. The plan never asks for more CPUs than the cluster has."""
         cpus = int(resources.get("CPU", 0))
         gpus = int(resources.get("GPU", 0))
         wants_cpu = device is not None and device.strip().lower() == "cpu"
@@ -79,9 +85,18 @@ class RayPlan:
                 f"encodes or feeds a GPU). Start the cluster with more CPUs."
             )
         if gpus and not wants_cpu:
-            return cls(encoders=gpus, decoders=max(1, cpus - gpus), encoder_gpus=1.0)
+            if cpus > gpus:
+                return cls(encoders=gpus, decoders=cpus - gpus, encoder_gpus=1.0)
+            # As many GPUs as CPUs (KubeRay pods of 1 CPU + 1 GPU): keep one CPU for decoding.
+            share = (cpus - 1) / gpus
+            return cls(encoders=gpus, decoders=1, encoder_gpus=1.0, encoder_cpus=share)
         decoders = max(1, cpus // 8)
-        return cls(encoders=cpus - decoders, decoders=decoders)
+        per_replica = min(CPU_REPLICA_THREADS, cpus - decoders)
+        return cls(
+            encoders=max(1, (cpus - decoders) // per_replica),
+            decoders=decoders,
+            encoder_cpus=float(per_replica),
+        )
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,9 @@ class ReplicaDescription:
     dtype: str
     pipeline: str
     device: str
+    versions: str
+    """The replica's torch, transformers and Pillow: replicas that differ do not make one model's
+    vectors (``RayEmbeddingJob.description`` refuses to mix them)."""
 
     def cache_parts(self, identity: ModelIdentity | None) -> dict[str, str] | None:
         """The cache key's parts for this replica's vectors, as a local run would key them; None
@@ -113,12 +131,17 @@ class ReplicaDescription:
             return identity_cache_parts(identity)
         if self.fingerprint is None:
             return None
-        return {
+        parts = {
             "encoder": self.fingerprint,
             "preprocessing": self.preprocessing,
             "dtype": self.dtype,
             "pipeline": self.pipeline,
         }
+        if self.device != "cpu":
+            # A fingerprint names no device: a local run's key never has this part, so a GPU
+            # replica's vectors are never read back as a local CPU run's.
+            parts["device"] = self.device
+        return parts
 
     @property
     def dtype_name(self) -> str:
@@ -152,22 +175,31 @@ def probe_cache_parts(found: Probe) -> dict[str, str] | None:
 
 
 def describe_replica(
-    encoder: object, identity: ModelIdentity | None, device: str
+    encoder: object,
+    identity: ModelIdentity | None,
+    device: str,
+    own_identity: ModelIdentity | None = None,
 ) -> ReplicaDescription:
     """How a loaded replica makes its vectors: the local pipeline's cache key parts, for the
     processor path the Ray job takes (``pixels`` through the model's own processor, or PIL images
-    for encoders without a pixel path)."""
+    for encoders without a pixel path). ``identity`` (the probe's) describes it only when the
+    replica's ``own_identity``, computed from the files on its own node, has the same key."""
     from pytest_modgap.models.base import PixelEncoder
+    from pytest_modgap.models.identity import library_versions
 
     pixel = isinstance(encoder, PixelEncoder)
     fingerprint = getattr(encoder, "fingerprint", lambda: None)()
+    same_files = (
+        own_identity is not None and identity is not None and own_identity.key == identity.key
+    )
     return ReplicaDescription(
-        describes_identity=identity is not None and identity.describes(encoder),
+        describes_identity=same_files and identity is not None and identity.describes(encoder),
         fingerprint=fingerprint,
         preprocessing=encoder.preprocessing.key() if isinstance(encoder, PixelEncoder) else "",
         dtype=str(getattr(encoder, "dtype", "")),
         pipeline="processor" if pixel else "pil",
         device=device,
+        versions=library_versions(),
     )
 
 
@@ -185,13 +217,11 @@ def probe(ray: Any, spec: str, options: Mapping[str, Any], plan: RayPlan, load: 
     return found
 
 
-def _probe(spec: str, options: Mapping[str, Any], load: bool) -> Probe:
-    """The model's identity (from its files, nothing loaded); without one and when ``load``, the
-    description of a replica loaded here."""
+def _identity(spec: str, options: Mapping[str, Any]) -> ModelIdentity | None:
+    """``model_identity`` of the spec with a replica's load options, from this node's files."""
     from pytest_modgap.models.identity import model_identity
-    from pytest_modgap.models.loader import load_encoder
 
-    identity = model_identity(
+    return model_identity(
         spec,
         device=options["device"],
         dtype=options.get("dtype"),
@@ -199,6 +229,24 @@ def _probe(spec: str, options: Mapping[str, Any], load: bool) -> Probe:
         task=options.get("task"),
         truncate_dim=options.get("truncate_dim"),
     )
+
+
+def _recipe(preprocessor: object) -> str:
+    """The image recipe of a processor (a decoder's) or an encoder (a replica's), with the versions
+    of the libraries that run it: decoders and replicas must agree on both."""
+    from pytest_modgap.models.identity import library_versions
+
+    preprocessing = getattr(preprocessor, "preprocessing", None)
+    key = preprocessing.key() if preprocessing is not None else "none"
+    return f"{key}|{library_versions(('transformers', 'pillow'))}"
+
+
+def _probe(spec: str, options: Mapping[str, Any], load: bool) -> Probe:
+    """The model's identity (from its files, nothing loaded); without one and when ``load``, the
+    description of a replica loaded here."""
+    from pytest_modgap.models.loader import load_encoder
+
+    identity = _identity(spec, options)
     if identity is not None or not load:
         return Probe(identity, None)
     encoder = load_encoder(spec, **options)
@@ -225,7 +273,7 @@ class ImageDecoder:
 
         self.work: Work = ray.get(work[0])
         self.preprocess = load_image_preprocessor(self.work.spec)
-        self.recipe = "" if self.preprocess is None else self.preprocess.preprocessing.key()
+        self.recipe = _recipe(self.preprocess)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from pytest_modgap.embedding.pipeline import open_rgb
@@ -264,7 +312,9 @@ class ReplicaEncoder:
         if not hasattr(encoder, "encode_texts"):
             raise EncoderError(f"Model spec {spec!r} names precomputed embeddings: nothing to run.")
         self.encoder: Any = encoder
-        self.description = describe_replica(encoder, identity, options["device"]).to_json()
+        own = None if identity is None else _identity(spec, options)
+        self.description = describe_replica(encoder, identity, options["device"], own).to_json()
+        self.recipe = _recipe(encoder)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
@@ -282,10 +332,11 @@ class ReplicaEncoder:
                     texts = [bytes(item).decode("utf-8") for item in items]
                     output = self.encoder.encode_texts(texts)
                 elif kind == _PIXELS:
-                    self._check_recipe({str(batch["recipe"][p]) for p in positions})
+                    self._check_recipe({str(batch["recipe"][p]) for p in positions}, whole=True)
                     pixels = torch.from_numpy(np.stack([_unpack(item) for item in items]))
                     output = self.encoder.forward_pixels(pixels)
                 else:
+                    self._check_recipe({str(batch["recipe"][p]) for p in positions}, whole=False)
                     output = self._embed_rgb([_unpack(item) for item in items])
                 what = "text" if kind == _TEXT else "image"
                 output = one_row_per_input(output, len(positions), what).float().cpu()
@@ -311,16 +362,19 @@ class ReplicaEncoder:
             return self.encoder.forward_pixels(self.encoder.preprocess(images))
         return self.encoder.encode_images(images)
 
-    def _check_recipe(self, recipes: set[str]) -> None:
-        from pytest_modgap.models.base import PixelEncoder
+    def _check_recipe(self, recipes: set[str], *, whole: bool) -> None:
+        """Refuse images that decoders prepared otherwise than this replica would: the whole
+        recipe for preprocessed pixels, the decoding libraries' versions for decoded pixels."""
 
-        own = self.encoder.preprocessing.key() if isinstance(self.encoder, PixelEncoder) else None
-        if recipes != {own}:
+        def part(recipe: str) -> str:
+            return recipe if whole else recipe.partition("|")[2]
+
+        if {part(recipe) for recipe in recipes} != {part(self.recipe)}:
             raise EncoderError(
                 f"Model {self.encoder.spec!r}: the decoders preprocessed images with "
-                f"{sorted(recipes)}, but this replica's own processor is {own}. Are the model's "
-                f"files the same on every node of the cluster (a shared folder or one hub "
-                f"revision)?"
+                f"{sorted(recipes)}, but this replica's own processor and libraries are "
+                f"{self.recipe}. Install the same transformers and Pillow on every node, and give "
+                f"every node the same model files (a shared folder or one hub revision)."
             )
 
 
@@ -382,7 +436,7 @@ class RayEmbeddingJob:
 
     def run(
         self, pairs: PairSet, texts: Sequence[str], identity: ModelIdentity | None
-    ) -> Iterator[EmbeddedBatch]:
+    ) -> Generator[EmbeddedBatch, None, None]:
         """Embed every image of ``pairs`` and every text of ``texts``; yields the vectors as the
         replicas finish them (any order), each row exactly once."""
         import ray.data
@@ -514,11 +568,13 @@ def _text_order(texts: Sequence[str]) -> list[int]:
 def _unwrap(call: Any) -> Any:
     """``call()``, with a pytest-modgap error raised in a worker re-raised here as itself: Ray
     wraps it in its own exception types, whose message buries the one that says what to do."""
+    from pytest_modgap import errors
+
     try:
         return call()
-    except ModgapError:
-        raise
     except Exception as exc:
+        if isinstance(exc, ModgapError) and type(exc).__module__ == errors.__name__:
+            raise  # raised here, not in a worker (Ray's copies subclass both)
         cause = worker_error(exc)
         if cause is None:
             raise
@@ -530,8 +586,9 @@ _WORKER_ERROR = re.compile(r"^pytest_modgap\.errors\.(\w+): (.+)$", re.MULTILINE
 
 def worker_error(exc: BaseException) -> ModgapError | None:
     """The pytest-modgap error a worker raised, from a Ray exception: found in its chain of causes,
-    else in the worker's traceback that Ray carries as text (Ray Data's ``UserCodeException``
-    travels without its cause). None when a worker raised anything else."""
+    else as the last error of the worker's traceback that Ray carries as text (Ray Data's
+    ``UserCodeException`` travels without its cause), when no other error broke out while it was
+    handled. None when a worker raised anything else."""
     from pytest_modgap import errors
 
     seen: set[int] = set()
@@ -541,11 +598,16 @@ def worker_error(exc: BaseException) -> ModgapError | None:
         if isinstance(current, ModgapError) and type(current).__module__ == errors.__name__:
             return current
         cause = getattr(current, "cause", None)
-        nested = cause if isinstance(cause, BaseException) else None
-        current = nested or current.__cause__ or current.__context__
-    for name, message in _WORKER_ERROR.findall(str(exc)):
-        kind = getattr(errors, name, None)
-        if isinstance(kind, type) and issubclass(kind, ModgapError):
-            error: ModgapError = kind(message)
-            return error
+        current = cause if isinstance(cause, BaseException) else current.__cause__
+    text = str(exc)
+    found = list(_WORKER_ERROR.finditer(text))
+    if not found:
+        return None
+    last = found[-1]
+    if "During handling of the above exception" in text[last.end() :]:
+        return None  # another error broke out while this one was handled: that one matters
+    kind = getattr(errors, last.group(1), None)
+    if isinstance(kind, type) and issubclass(kind, ModgapError):
+        error: ModgapError = kind(last.group(2))
+        return error
     return None

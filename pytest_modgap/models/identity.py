@@ -169,6 +169,12 @@ def _recipe(family: str) -> str:
     return HF_RECIPE
 
 
+def library_versions(names: tuple[str, ...] = _LIBRARIES) -> str:
+    """``torch=2.13.0,transformers=...,pillow=...``: the installed versions of ``names``, for
+    comparing the environments of two processes (a Ray job's workers)."""
+    return ",".join(f"{name}={_version(name)}" for name in names)
+
+
 def _versions(device: torch.device, family: str) -> list[str]:
     """``name=version`` of every library that turns the files into vectors on ``device``: peft
     too for remote code (jina-embeddings-v4 runs its adapters through it), torchvision on CUDA

@@ -121,7 +121,7 @@ class ShardedEmbeddingsWriter:
         self._pending[kind].append((rows, vectors))
         self._pending_rows[kind] += len(rows)
         if self._pending_rows[kind] >= self._shard_rows:
-            self._flush(kind)
+            self._flush(kind, whole_shards_only=True)
 
     def close(self) -> Path:
         """Write the last shards, ``pairs.npz`` and the manifest, then move the folder into place."""
@@ -160,12 +160,23 @@ class ShardedEmbeddingsWriter:
         """Remove the unfinished folder."""
         shutil.rmtree(self._temp, ignore_errors=True)
 
-    def _flush(self, kind: Kind) -> None:
+    def _flush(self, kind: Kind, *, whole_shards_only: bool = False) -> None:
+        """Write the pending rows of ``kind`` as shards of ``shard_rows``; with
+        ``whole_shards_only``, keep a last partial shard pending (every shard but each kind's last
+        is full)."""
         parts = self._pending[kind]
         if not parts:
             return
         rows = np.concatenate([part[0] for part in parts])
         vectors = np.concatenate([part[1] for part in parts])
+        end = len(rows) - len(rows) % self._shard_rows if whole_shards_only else len(rows)
+        for start in range(0, end, self._shard_rows):
+            stop = min(end, start + self._shard_rows)
+            self._write_shard(kind, rows[start:stop], vectors[start:stop])
+        self._pending[kind] = [(rows[end:], vectors[end:])] if end < len(rows) else []
+        self._pending_rows[kind] = len(rows) - end
+
+    def _write_shard(self, kind: Kind, rows: np.ndarray, vectors: np.ndarray) -> None:
         name = f"{kind}-{sum(shard['kind'] == kind for shard in self._shards):05d}.npz"
         data = _npz_bytes({"rows": rows, "vectors": vectors})
         with open(self._temp / name, "wb") as handle:
@@ -180,8 +191,6 @@ class ShardedEmbeddingsWriter:
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
         )
-        self._pending[kind] = []
-        self._pending_rows[kind] = 0
 
 
 def check_output_folder(folder: Path) -> None:

@@ -316,6 +316,14 @@ def test_a_malformed_address_is_refused_with_the_forms_that_work(
         connect(address)
 
 
+def test_an_encoder_object_cannot_travel_to_the_replicas(not_connected: None) -> None:
+    from pytest_modgap.embedding.measurement import LoadedModel
+
+    encoder = ray_models.fingerprinted()
+    with pytest.raises(ModgapInputError, match=r"encoder object loaded in this process.*spec"):
+        measure(LoadedModel(encoder.spec, encoder), samples=8, use_cache=False, ray_address="local")
+
+
 def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     monkeypatch.setitem(sys.modules, "ray.data", None)
@@ -327,9 +335,44 @@ def test_the_plan_puts_one_replica_on_each_gpu_and_decodes_on_the_other_cpus() -
     assert RayPlan.for_cluster({"CPU": 64, "GPU": 8}, None) == RayPlan(
         encoders=8, decoders=56, encoder_gpus=1.0
     )
-    assert RayPlan.for_cluster({"CPU": 64, "GPU": 8}, "cpu") == RayPlan(encoders=56, decoders=8)
+    # Without GPUs: one decoder per 8 CPUs, a 4-thread replica on each 4 of the others.
+    assert RayPlan.for_cluster({"CPU": 64, "GPU": 8}, "cpu") == RayPlan(
+        encoders=14, decoders=8, encoder_cpus=4.0
+    )
     assert RayPlan.for_cluster({"CPU": 2}, None) == RayPlan(encoders=1, decoders=1)
     assert RayPlan.for_cluster({"CPU": 2, "GPU": 1}, None).device == "cuda"
+    # As many GPUs as CPUs (KubeRay pods of 1 CPU + 1 GPU): one CPU still decodes.
+    assert RayPlan.for_cluster({"CPU": 4, "GPU": 4}, None) == RayPlan(
+        encoders=4, decoders=1, encoder_gpus=1.0, encoder_cpus=0.75
+    )
+
+
+@pytest.mark.parametrize("gpus", [0, 1, 2, 4, 8])
+@pytest.mark.parametrize("cpus", [2, 3, 4, 7, 8, 16, 64, 100])
+def test_a_plan_never_asks_for_more_cpus_or_gpus_than_the_cluster_has(cpus: int, gpus: int) -> None:
+    plan = RayPlan.for_cluster({"CPU": cpus, "GPU": gpus}, None)
+    asked = plan.encoders * plan.encoder_cpus + plan.decoders * plan.decoder_cpus
+    assert asked <= cpus + 1e-9 and plan.encoders * plan.encoder_gpus <= gpus
+    assert plan.encoders >= 1 and plan.decoders >= 1
+
+
+def test_a_worker_error_is_found_in_the_traceback_text_ray_carries() -> None:
+    from pytest_modgap.embedding.ray_job import worker_error
+
+    text = (
+        "ray::MapWorker.submit()\n  File x, line 1\nPIL.UnidentifiedImageError: bad\n\nThe above "
+        "exception was the direct cause of the following exception:\n\n"
+        "pytest_modgap.errors.DatasetError: Cannot read image a.png (line 4): bad. Fix it.\n\n"
+        "The above exception was the direct cause of the following exception:\n\n"
+        "ray.exceptions.UserCodeException: UDF failed to process a data block."
+    )
+    found = worker_error(RuntimeError(text))
+    assert isinstance(found, DatasetError)
+    assert str(found) == "Cannot read image a.png (line 4): bad. Fix it."
+    # Another error that broke out while the first was handled is the one that matters.
+    handled = text + "\n\nDuring handling of the above exception, another exception occurred:\n"
+    assert worker_error(RuntimeError(handled + "KeyError: 'x'")) is None
+    assert worker_error(RuntimeError("ValueError: not ours")) is None
 
 
 @pytest.mark.parametrize(

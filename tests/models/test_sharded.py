@@ -317,3 +317,17 @@ def test_vectors_that_do_not_match_their_rows_are_refused(tmp_path: Path) -> Non
         with writer_for(tmp_path / "out", data) as writer:
             writer.add("image", np.array([0, 1]), data["image"][:1])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_shard_but_the_last_of_each_kind_holds_exactly_shard_rows(tmp_path: Path) -> None:
+    data = rows_and_vectors()
+    with writer_for(tmp_path / "out", data, shard_rows=2) as writer:
+        writer.add("image", np.array([6, 5, 4]), data["image"][[6, 5, 4]])  # 3 rows: one shard
+        writer.add("image", np.array([0, 1, 2, 3]), data["image"][[0, 1, 2, 3]])
+        writer.add("text", np.arange(5), data["texts"])
+    shards = manifest_of(tmp_path / "out")["shards"]
+    assert isinstance(shards, list)
+    sizes = {kind: [s["rows"] for s in shards if s["kind"] == kind] for kind in ("image", "text")}
+    assert sizes == {"image": [2, 2, 2, 1], "text": [2, 2, 1]}
+    image, *_ = read_sharded(tmp_path / "out", "embeddings:out")
+    np.testing.assert_array_equal(image, data["image"])
