@@ -37,7 +37,8 @@ from pytest_modgap.embedding.pipeline import (  # noqa: E402
     embed_pairs,
     open_rgb,
 )
-from pytest_modgap.embedding.ray_job import RayEmbeddingJob, RayPlan, gather  # noqa: E402
+from pytest_modgap.embedding.ray_job import RayEmbeddingJob, gather  # noqa: E402
+from pytest_modgap.embedding.ray_plan import RayPlan  # noqa: E402
 from pytest_modgap.models.loader import load_encoder, load_image_preprocessor  # noqa: E402
 from pytest_modgap.reference import reference_model_dir  # noqa: E402
 

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from pytest_modgap.embedding.cache import EmbeddingCache
     from pytest_modgap.embedding.embeddings import Embeddings
     from pytest_modgap.embedding.measurement import LoadedModel
-    from pytest_modgap.embedding.ray_job import EmbeddedBatch, Probe, RayPlan
+    from pytest_modgap.embedding.ray_job import EmbeddedBatch
+    from pytest_modgap.embedding.ray_plan import RayPlan
+    from pytest_modgap.embedding.ray_replicas import Probe
 
 
 def embed_on_ray(
@@ -36,11 +38,12 @@ def embed_on_ray(
     replicas ran (or, after a cache hit, would run) in.
 
     The cache key is the one a local run on the replicas' device computes, found on a worker
-    (``ray_job.probe``), so a Ray run and a local run share entries; the driver never loads the
+    (``ray_replicas.probe``), so a Ray run and a local run share entries; the driver never loads the
     model.
     """
     from pytest_modgap.embedding.pipeline import TextColumns, fits
-    from pytest_modgap.embedding.ray_job import RayEmbeddingJob, gather, probe_cache_parts
+    from pytest_modgap.embedding.ray_job import RayEmbeddingJob, gather
+    from pytest_modgap.embedding.ray_replicas import probe_cache_parts
 
     job = RayEmbeddingJob(address, model.spec, _load_options(model), plan=plan)
     found = job.probe(load=cache is not None)

@@ -18,7 +18,7 @@ from pytest_modgap import load_model, measure
 from pytest_modgap.cli import main
 from pytest_modgap.data.specs import load_dataset
 from pytest_modgap.embedding.pipeline import embed_pairs
-from pytest_modgap.embedding.ray_job import RayPlan
+from pytest_modgap.embedding.ray_plan import RayPlan
 from pytest_modgap.errors import DatasetError, ModgapInputError
 from pytest_modgap.metrics.report import Report
 from pytest_modgap.models.loader import load_encoder
@@ -357,7 +357,7 @@ def test_a_plan_never_asks_for_more_cpus_or_gpus_than_the_cluster_has(cpus: int,
 
 
 def test_a_worker_error_is_found_in_the_traceback_text_ray_carries() -> None:
-    from pytest_modgap.embedding.ray_job import worker_error
+    from pytest_modgap.embedding.ray_errors import worker_error
 
     text = (
         "ray::MapWorker.submit()\n  File x, line 1\nPIL.UnidentifiedImageError: bad\n\nThe above "
