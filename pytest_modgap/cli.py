@@ -579,7 +579,10 @@ def _print_report(report: Report) -> None:
     print(f"model   : {meta.get('model')}")
     print(f"dataset : {meta.get('dataset')} ({report.n} pairs, seed {meta.get('seed')})")
     if "device" in meta:
-        print(f"device  : {meta.get('device')} / {meta.get('dtype')}, {meta.get('seconds')} s")
+        where = f" on the Ray cluster {meta['ray_address']}" if meta.get("ray_address") else ""
+        print(
+            f"device  : {meta.get('device')} / {meta.get('dtype')}{where}, {meta.get('seconds')} s"
+        )
     print()
     print(report.table())
 

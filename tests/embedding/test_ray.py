@@ -32,6 +32,31 @@ ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 TOLERANCE = 1e-6
 
 
+def test_the_command_starts_a_local_cluster_and_gives_the_local_report(tmp_path: Path) -> None:
+    """``modgap measure --ray-address local`` in a process of its own (before this module's
+    cluster exists): the real ``local`` address, its workers' import path, the printed report."""
+    import json
+    import subprocess
+
+    common = ["--samples", "60", "--no-cache", "--n-boot", "100"]
+    local_json, ray_json = tmp_path / "local.json", tmp_path / "ray.json"
+    assert main(["measure", *common, "--device", "cpu", "--json", str(local_json)]) == 0
+    command = [sys.executable, "-m", "pytest_modgap.cli", "measure", *common]
+    done = subprocess.run(
+        [*command, "--ray-address", "local", "--json", str(ray_json)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "on the Ray cluster local" in done.stdout
+    assert "Traceback" not in done.stderr
+    local = Report.from_dict(json.loads(local_json.read_text()))
+    on_ray = Report.from_dict(json.loads(ray_json.read_text()))
+    assert_same_report(on_ray, local)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A local Ray cluster with 2 CPUs for this module; its workers import what pytest imports and
@@ -98,6 +123,27 @@ def test_ray_path_equals_the_local_path_on_every_metric(
     assert_same_report(on_ray, local)
     assert on_ray.metadata["ray_address"] == "local"
     assert (on_ray.metadata["device"], on_ray.metadata["dtype"]) == ("cpu", "float32")
+
+
+def test_class_prompts_and_slices_on_ray_equal_the_local_ones(
+    cluster: Path, clip_dir: Path, tmp_path: Path
+) -> None:
+    """Labels that are class names: zero-shot prompts are embedded with the pairs (texts that
+    belong to no pair) and every class is a slice with its own report."""
+    import json
+
+    manifest = write_jsonl(tmp_path, make_pairs(100, labels=False))
+    names = ["circle", "square", "star", "triangle", "heart"]
+    records = [json.loads(line) for line in manifest.read_text("utf-8").splitlines()]
+    lines = [json.dumps({**r, "label": names[i % 5]}) for i, r in enumerate(records)]
+    manifest.write_text("\n".join(lines) + "\n", "utf-8")
+    local = measure(str(clip_dir), str(manifest), device="cpu", use_cache=False, n_boot=100)
+    on_ray = measure(str(clip_dir), str(manifest), use_cache=False, n_boot=100, ray_address="local")
+    assert "zeroshot_top1" in local, sorted(local)
+    assert_same_report(on_ray, local)
+    assert local.slices and set(on_ray.slices) == set(local.slices)
+    for name, part in local.slices.items():
+        assert_same_report(on_ray.slices[name], part)
 
 
 def _refuse_loading(monkeypatch: pytest.MonkeyPatch) -> list[str]:
