@@ -150,13 +150,16 @@ def identity_of(spec: str, options: Mapping[str, Any]) -> ModelIdentity | None:
 
 
 def recipe_of(preprocessor: object) -> str:
-    """The image recipe of a processor (a decoder's) or an encoder (a replica's), with the versions
-    of the libraries that run it: decoders and replicas must agree on both."""
+    """The image recipe of a processor (a decoder's) or an encoder (a replica's) and the class that
+    runs it (transformers picks a torchvision-backed "Fast" processor where torchvision imports),
+    then, after a ``|``, the versions of the libraries that decode and process: decoders and
+    replicas must agree on all of it."""
     from pytest_modgap.models.identity import library_versions
 
     preprocessing = getattr(preprocessor, "preprocessing", None)
     key = preprocessing.key() if preprocessing is not None else "none"
-    return f"{key}|{library_versions(('transformers', 'pillow'))}"
+    runner = type(getattr(preprocessor, "image_processor", None)).__name__
+    return f"{key} by {runner}|{library_versions(('transformers', 'pillow'))}"
 
 
 def _probe(spec: str, options: Mapping[str, Any], load: bool) -> Probe:

@@ -19,7 +19,7 @@ from pytest_modgap.cli import main
 from pytest_modgap.data.specs import load_dataset
 from pytest_modgap.embedding.pipeline import embed_pairs
 from pytest_modgap.embedding.ray_plan import RayPlan
-from pytest_modgap.errors import DatasetError, ModgapInputError
+from pytest_modgap.errors import DatasetError, EncoderError, ModgapInputError
 from pytest_modgap.metrics.report import Report
 from pytest_modgap.models.loader import load_encoder
 from pytest_modgap.models.precomputed import PrecomputedEmbeddings
@@ -434,3 +434,20 @@ def test_a_plan_the_cluster_cannot_run_is_refused(
 ) -> None:
     with pytest.raises(ModgapInputError, match=problem):
         RayPlan.for_cluster(resources, device)
+
+
+def test_a_replica_refuses_images_its_decoders_prepared_otherwise() -> None:
+    from pytest_modgap.embedding.ray_actors import ReplicaEncoder
+
+    replica = ReplicaEncoder.__new__(ReplicaEncoder)  # no model: only the check is under test
+    replica.encoder = ray_models.DiesOnce(inner=None)
+    replica.recipe = "size=224 by CLIPImageProcessorPil|transformers=5.0,pillow=12.0"
+    same = {replica.recipe}
+    replica._check_recipe(same, whole=True)
+    fast = {"size=224 by CLIPImageProcessorFast|transformers=5.0,pillow=12.0"}
+    with pytest.raises(EncoderError, match=r"CLIPImageProcessorFast.*same transformers and Pillow"):
+        replica._check_recipe(fast, whole=True)
+    replica._check_recipe(fast, whole=False)  # decoded pixels: only the decoding libraries count
+    other_pillow = {"size=224 by CLIPImageProcessorPil|transformers=5.0,pillow=11.0"}
+    with pytest.raises(EncoderError):
+        replica._check_recipe(other_pillow, whole=False)
