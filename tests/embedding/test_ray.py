@@ -274,6 +274,20 @@ def test_a_broken_image_on_a_worker_is_the_local_error(
     assert time.monotonic() - started < 120
 
 
+def test_a_model_that_fails_to_load_on_the_probe_is_the_local_error(
+    cluster: Path, datasets: dict[str, str], tmp_path: Path
+) -> None:
+    spec = "tests.embedding.ray_models:no_such_factory"
+    with pytest.raises(EncoderError) as local:
+        measure(spec, datasets["jsonl"], samples=8, cache_dir=tmp_path, ci=None)
+    with pytest.raises(EncoderError) as on_ray:
+        measure(
+            spec, datasets["jsonl"], samples=8, cache_dir=tmp_path, ci=None, ray_address="local"
+        )
+    assert type(on_ray.value) is type(local.value)  # not Ray's exception class mixed in
+    assert str(on_ray.value) == str(local.value)
+
+
 def test_the_plugin_option_runs_the_tests_measurements_on_ray(
     cluster: Path, clip_dir: Path, datasets: dict[str, str], pytester: pytest.Pytester
 ) -> None:
