@@ -126,7 +126,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import ray
 
-    from pytest_modgap.embedding.ray_cluster import _driver_path, _quiet_ray_data
+    from pytest_modgap.embedding.ray_cluster import driver_path, quiet_ray_data
 
     cores = os.cpu_count() or 1
     results: dict[str, Any] = {"images": args.images, "cores": cores, "model": args.model}
@@ -148,9 +148,9 @@ def main() -> None:
                 num_cpus=cpus,
                 include_dashboard=False,
                 log_to_driver=False,
-                runtime_env={"env_vars": {"PYTHONPATH": _driver_path(), "HF_HUB_OFFLINE": "1"}},
+                runtime_env={"env_vars": {"PYTHONPATH": driver_path(), "HF_HUB_OFFLINE": "1"}},
             )
-            _quiet_ray_data()
+            quiet_ray_data()
             startup = time.perf_counter() - start
             plan = RayPlan(encoders=encoders, decoders=1)
             times = ray_job_times(pairs, args.model, plan, args.batch_size)

@@ -19,7 +19,8 @@ from pytest_modgap.embedding.pipeline import embed_pairs
 from pytest_modgap.models.loader import load_encoder
 from pytest_modgap.models.precomputed import PrecomputedEmbeddings
 from tests.data.formats import make_pairs, write_jsonl
-from tests.models.tiny_models import build_clip_dir
+
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,6 @@ def local_embeddings(dataset: str, samples: int | None, seed: int, model: Path) 
     encoder = load_encoder(str(model), device="cpu")
     assert not isinstance(encoder, PrecomputedEmbeddings)
     return embed_pairs(load_dataset(dataset).sample(samples, seed), encoder, batch_size=8)
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_clip_dir(tmp_path_factory.mktemp("clip"))
 
 
 @pytest.fixture(scope="module")

@@ -108,8 +108,9 @@ class TextColumns:
     class_text: np.ndarray | None
 
     @classmethod
-    def of(cls, pairs: PairSet) -> TextColumns:
-        """The distinct texts of ``pairs``, in order of first appearance, and every column's rows."""
+    def of(cls, pairs: PairSet, *, captions_only: bool = False) -> TextColumns:
+        """The distinct texts of ``pairs``, in order of first appearance, and every column's rows;
+        ``captions_only``: only ``texts`` and ``texts2`` (what an ``embeddings:`` file holds)."""
         index: dict[str, int] = {}
 
         def rows(texts: Sequence[str]) -> np.ndarray:
@@ -120,12 +121,13 @@ class TextColumns:
         text = rows(pairs.texts)
         text2 = None if pairs.texts2 is None else rows(pairs.texts2)
         extra = extra_image = None
-        if pairs.extra_texts is not None:
+        if pairs.extra_texts is not None and not captions_only:
             flat = [caption for captions in pairs.extra_texts for caption in captions]
             counts = [len(captions) for captions in pairs.extra_texts]
             extra = rows(flat)
             extra_image = np.repeat(np.arange(len(pairs), dtype=np.int64), counts)
-        class_text = None if pairs.class_texts is None else rows(pairs.class_texts)
+        prompts = None if captions_only else pairs.class_texts
+        class_text = None if prompts is None else rows(prompts)
         return cls(list(index), text, text2, extra, extra_image, class_text)
 
     def embeddings(self, images: np.ndarray, vectors: np.ndarray) -> Embeddings:

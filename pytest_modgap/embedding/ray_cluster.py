@@ -64,7 +64,7 @@ def connect(address: str) -> ModuleType:
             ray.init(
                 address=LOCAL,
                 include_dashboard=False,
-                runtime_env={"env_vars": {"PYTHONPATH": _driver_path()}},
+                runtime_env={"env_vars": {"PYTHONPATH": driver_path()}},
                 **quiet,
             )
         elif address == AUTO:
@@ -83,7 +83,7 @@ def connect(address: str) -> ModuleType:
         raise _address_error(
             address, f"connecting failed after {waited:.1f} s ({type(exc).__name__}: {exc})"
         ) from exc
-    _quiet_ray_data()
+    quiet_ray_data()
     return ray
 
 
@@ -115,14 +115,14 @@ def _address_error(address: str, problem: str) -> ModgapInputError:
     )
 
 
-def _driver_path() -> str:
+def driver_path() -> str:
     """This process's import path, so that a local cluster's workers import the same modules
     (``module:factory`` specs, the project under test)."""
     entries = [entry or os.getcwd() for entry in sys.path]
     return os.pathsep.join(dict.fromkeys(entry for entry in entries if os.path.isdir(entry)))
 
 
-def _quiet_ray_data() -> None:
+def quiet_ray_data() -> None:
     """No progress bars or per-job log lines from Ray Data: pytest-modgap reports progress."""
     import ray.data
 

@@ -4,7 +4,7 @@ keys them) and ``modgap embed``'s sharded folder of a whole data set.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,18 +100,17 @@ def embed_to_folder(
     most one shard; without, the local pipeline embeds here. Nothing is cached: the folder is the
     result.
     """
+    from pytest_modgap.embedding.pipeline import TextColumns
     from pytest_modgap.models.sharded import DEFAULT_SHARD_ROWS, ShardedEmbeddingsWriter
 
-    index: dict[str, int] = {}
-    text_index = _text_rows(pairs.texts, index)
-    text2_index = None if pairs.texts2 is None else _text_rows(pairs.texts2, index)
-    texts = list(index)
+    columns = TextColumns.of(pairs, captions_only=True)
+    texts = columns.distinct
     groups = None if pairs.groups is None else np.asarray(pairs.groups, np.int64)
     total = len(pairs) + len(texts)
     writer = ShardedEmbeddingsWriter(
         out,
-        text_index=text_index,
-        text2_index=text2_index,
+        text_index=columns.text,
+        text2_index=columns.text2,
         groups=groups,
         n_texts=len(texts),
         metadata=dict(metadata),
@@ -164,10 +163,6 @@ def _load_options(model: LoadedModel) -> dict[str, Any]:
             f"load_model(spec, lazy=True)) together with the Ray address."
         )
     return model.options._asdict()
-
-
-def _text_rows(texts: Sequence[str], index: dict[str, int]) -> np.ndarray:
-    return np.fromiter((index.setdefault(text, len(index)) for text in texts), np.int64, len(texts))
 
 
 def _bar(total: int, name: str, progress: bool | None) -> Progress:

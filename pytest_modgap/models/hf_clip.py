@@ -82,8 +82,6 @@ def load_hf_clip(
     plain resize / crop / normalise that can be redone on tensors, else an ``HFClipEncoder`` (e.g.
     SigLIP 2 NaFlex, whose patch count depends on each image's aspect ratio).
     """
-    from transformers import AutoProcessor
-
     resolved_device = resolve_device(device)
     resolved_dtype = resolve_dtype(dtype, resolved_device)
     model = _load_model(source, resolved_dtype)
@@ -100,13 +98,7 @@ def load_hf_clip(
             f"(CLIP, SigLIP, ...) or encode_image and encode_text (jina-clip-v2, "
             f"jina-embeddings-v4); wrap anything else as 'module:factory'."
         )
-    processor = _from_pretrained(
-        source,
-        "processor",
-        lambda: AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
-            source.load_path, revision=source.revision
-        ),
-    )
+    processor = _load_processor(source)
     image_processor = getattr(processor, "image_processor", None)
     tokenizer = getattr(processor, "tokenizer", None)
     if image_processor is None or tokenizer is None:
@@ -128,8 +120,7 @@ def load_hf_clip(
         batch_size=batch_size or default_batch_size(resolved_device, n_parameters),
         text_defaults=processor_text_defaults(processor),
     )
-    known = _processor_family(image_processor) in _KNOWN_IMAGE_PROCESSORS
-    recipe = read_preprocessing(image_processor) if known else None
+    recipe = pixel_recipe(image_processor)
     if recipe is None:
         return HFClipEncoder(settings)
     return HFClipPixelEncoder(settings, recipe)
@@ -160,20 +151,30 @@ def processor_pixels(image_processor: Any, images: Sequence[Image.Image]) -> tor
 def load_processor_pixels(source: ModelSource) -> ProcessorPixels | None:
     """The image processor of ``source`` without its weights, when ``load_hf_clip`` would load a
     ``HFClipPixelEncoder`` from it (a plain resize / crop / normalise recipe), else None."""
+    image_processor = getattr(_load_processor(source), "image_processor", None)
+    recipe = None if image_processor is None else pixel_recipe(image_processor)
+    return None if recipe is None else ProcessorPixels(image_processor, recipe)
+
+
+def pixel_recipe(image_processor: Any) -> ImagePreprocessing | None:
+    """The recipe of an image processor that ``HFClipPixelEncoder`` can take: a known processor
+    class whose steps ``read_preprocessing`` describes; None for any other."""
+    if _processor_family(image_processor) not in _KNOWN_IMAGE_PROCESSORS:
+        return None
+    return read_preprocessing(image_processor)
+
+
+def _load_processor(source: ModelSource) -> Any:
+    """The checkpoint's ``AutoProcessor`` (tokenizer and image processor), offline errors named."""
     from transformers import AutoProcessor
 
-    processor = _from_pretrained(
+    return _from_pretrained(
         source,
         "processor",
         lambda: AutoProcessor.from_pretrained(  # type: ignore[no-untyped-call]
             source.load_path, revision=source.revision
         ),
     )
-    image_processor = getattr(processor, "image_processor", None)
-    if image_processor is None or _processor_family(image_processor) not in _KNOWN_IMAGE_PROCESSORS:
-        return None
-    recipe = read_preprocessing(image_processor)
-    return None if recipe is None else ProcessorPixels(image_processor, recipe)
 
 
 def _load_model(source: ModelSource, dtype: torch.dtype) -> Any:

@@ -17,22 +17,12 @@ from pytest_modgap.embedding.measurement import sample_embeddings
 from pytest_modgap.embedding.pipeline import embed_pairs, embed_pairs_cached
 from pytest_modgap.metrics.catalogue import RETRIEVAL_METRICS
 from tests.data.layouts import cifar100_layout, write_image
-from tests.models.tiny_models import build_clip_dir
 from tests.reference_metrics import reference_metrics
 
 CLASSES = ["apple", "aquarium_fish", "baby", "bear", "beaver"]
 ZEROSHOT = ("zeroshot_top1", "zeroshot_top5", "zeroshot_mean_per_class_recall")
 
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_clip_dir(tmp_path_factory.mktemp("clip"))
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +18,8 @@ from pytest_modgap.data.pairset import PairSet
 from pytest_modgap.embedding.measurement import sample_indices
 from pytest_modgap.errors import DatasetError, EncoderError
 from tests.data.layouts import write_image
-from tests.models.tiny_models import build_clip_dir
 
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_clip_dir(tmp_path_factory.mktemp("clip"))
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture(scope="module")
@@ -136,25 +127,11 @@ def test_a_missing_image_names_the_file_and_the_manifest_line(
         measure(str(clip_dir), str(broken), cache_dir=tmp_path)
 
 
-def _refuse_loading(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Make every model load fail the test; returns the list of specs loads were tried for."""
-    import pytest_modgap.models.loader as loader
-
-    tried: list[str] = []
-
-    def refuse(spec: str, **_: object) -> None:
-        tried.append(spec)
-        raise AssertionError(f"a cache hit loaded the model {spec}")
-
-    monkeypatch.setattr(loader, "load_encoder", refuse)
-    return tried
-
-
 def test_a_cached_measure_loads_no_model_and_gives_the_same_numbers(
-    clip_dir: Path, manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    clip_dir: Path, manifest: Path, tmp_path: Path, refuse_loading: Callable[[], list[str]]
 ) -> None:
     first = measure(str(clip_dir), str(manifest), cache_dir=tmp_path, n_boot=50, device="cpu")
-    tried = _refuse_loading(monkeypatch)
+    tried = refuse_loading()
     second = measure(str(clip_dir), str(manifest), cache_dir=tmp_path, n_boot=50, device="cpu")
     assert tried == []
     assert dict(second) == dict(first) and second.ci == first.ci
@@ -254,14 +231,14 @@ def test_a_hub_id_without_network_fails_within_five_seconds(tmp_path: Path) -> N
 
 
 def test_a_cached_measure_of_a_remote_code_model_loads_nothing(
-    manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    manifest: Path, tmp_path: Path, refuse_loading: Callable[[], list[str]]
 ) -> None:
     from tests.models.tiny_models import build_remote_dir
 
     model = str(build_remote_dir(tmp_path / "v4", "v4"))
     options = {"cache_dir": tmp_path / "cache", "ci": None, "device": "cpu"}
     first = measure(model, str(manifest), trust_remote_code=True, **options)
-    tried = _refuse_loading(monkeypatch)
+    tried = refuse_loading()
     second = measure(model, str(manifest), trust_remote_code=True, **options)
     assert tried == [] and dict(second) == dict(first)
     with pytest.raises(AssertionError, match="loaded the model"):

@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,6 @@ from pytest_modgap.models.loader import load_encoder
 from pytest_modgap.models.precomputed import PrecomputedEmbeddings
 from tests.data.formats import make_pairs, write_jsonl, write_parquet, write_shards
 from tests.embedding import ray_models
-from tests.models.tiny_models import build_clip_dir
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 
@@ -61,10 +60,10 @@ def test_the_command_starts_a_local_cluster_and_gives_the_local_report(tmp_path:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A local Ray cluster with 2 CPUs for this module; its workers import what pytest imports and
     see ``MODGAP_RAY_TEST_DIR`` (a folder the tests arm ``ray_models.dies_once`` in)."""
-    from pytest_modgap.embedding.ray_cluster import _driver_path, _quiet_ray_data
+    from pytest_modgap.embedding.ray_cluster import driver_path, quiet_ray_data
 
     folder = tmp_path_factory.mktemp("ray")
-    env = {"PYTHONPATH": _driver_path(), "MODGAP_RAY_TEST_DIR": str(folder)}
+    env = {"PYTHONPATH": driver_path(), "MODGAP_RAY_TEST_DIR": str(folder)}
     env.update(dict.fromkeys(("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"), "1"))
     ray.init(
         num_cpus=2,
@@ -73,14 +72,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         object_store_memory=200 * 2**20,
         runtime_env={"env_vars": env},
     )
-    _quiet_ray_data()
+    quiet_ray_data()
     yield folder
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_clip_dir(tmp_path_factory.mktemp("clip"))
 
 
 @pytest.fixture(scope="module")
@@ -146,25 +140,12 @@ def test_class_prompts_and_slices_on_ray_equal_the_local_ones(
         assert_same_report(on_ray.slices[name], part)
 
 
-def _refuse_loading(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    import pytest_modgap.models.loader as loader
-
-    tried: list[str] = []
-
-    def refuse(spec: str, **_: object) -> None:
-        tried.append(spec)
-        raise AssertionError(f"a cache hit loaded the model {spec}")
-
-    monkeypatch.setattr(loader, "load_encoder", refuse)
-    return tried
-
-
 def test_a_ray_run_and_a_local_run_share_cache_entries(
     cluster: Path,
     clip_dir: Path,
     datasets: dict[str, str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    refuse_loading: Callable[[], list[str]],
 ) -> None:
     spec = datasets["jsonl"]
     on_ray = measure(
@@ -172,7 +153,7 @@ def test_a_ray_run_and_a_local_run_share_cache_entries(
     )
     assert len(list(tmp_path.glob("*.npz"))) == 1
     # The local run finds the Ray run's entry: it loads no model on this process.
-    tried = _refuse_loading(monkeypatch)
+    tried = refuse_loading()
     lazy = load_model(str(clip_dir), lazy=True)
     local = measure(lazy, spec, samples=24, cache_dir=tmp_path, n_boot=100)
     assert tried == [] and not lazy.loaded

@@ -1,4 +1,5 @@
-"""Shared fixtures for the encoder tests: offline hub settings and tiny model directories."""
+"""Shared fixtures for the encoder tests: offline hub settings and tiny model directories (the
+CLIP one, ``clip_dir``, is in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.models.tiny_models import build_clip_dir, build_remote_dir, build_siglip_dir
+from tests.models.tiny_models import build_remote_dir, build_siglip_dir
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach the Hugging Face hub, whatever the machine's network."""
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-
-
-@pytest.fixture(scope="session")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny CLIP model directory, built once per session (tests must not modify it)."""
-    return build_clip_dir(tmp_path_factory.mktemp("clip"))
+def _offline(offline: None) -> None:
+    """Every encoder test runs offline (``tests/conftest.py``'s ``offline``)."""
 
 
 @pytest.fixture(scope="session")
