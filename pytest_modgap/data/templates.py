@@ -7,6 +7,7 @@ clip_benchmark's en_zeroshot_classification_templates.json.
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -60,19 +61,50 @@ def check_templates(templates: Sequence[str], source: str) -> tuple[str, ...]:
             f"{', '.join(NAMED_TEMPLATES)}."
         )
     for template in templates:
-        if not isinstance(template, str) or template.count("{c}") != 1:
+        problem = template_problem(template)
+        if problem is not None:
             raise DatasetError(
                 f"{source}: the template {template!r:.80} must be a string with exactly one {{c}} "
-                f'where the class name goes, e.g. "a photo of a {{c}}.".'
+                f"where the class name goes, bare (no !conversion, .attribute, [index] or "
+                f":format spec), and no other replacement field ({problem}). "
+                f'Write it like "a photo of a {{c}}."; a literal brace is {{{{ or }}}}.'
             )
-        try:
-            template.format(c="class")
-        except (IndexError, KeyError, ValueError) as exc:
-            raise DatasetError(
-                f"{source}: the template {template!r:.80} has a brace other than {{c}} ({exc}); "
-                f"write a literal brace as {{{{ or }}}}."
-            ) from exc
     return tuple(templates)
+
+
+def template_problem(template: object) -> str | None:
+    """Why ``template`` is not a prompt template, or None when it is one.
+
+    A template is parsed the way ``str.format`` parses it and must hold exactly one replacement
+    field, written ``{c}``: a count of "{c}" substrings would also match the literal ``{{c}}``
+    (every prompt then reads "{c}", not the class name), and conversions, attribute or index
+    access and format specs (``{c!r}``, ``{c.__class__}``, ``{c[0]}``, ``{c:>99999999999}``)
+    change the prompt or exhaust memory instead of naming the class.
+    """
+    if not isinstance(template, str):
+        return f"it is {type(template).__name__}, not a string"
+    try:
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+            if name is not None
+        ]
+    except ValueError as exc:
+        return f"unmatched brace: {exc}"
+    for name, spec, conversion in fields:
+        if name != "c":
+            return f"the field {{{name}}} is not {{c}}"
+        if conversion is not None:
+            return f"the conversion !{conversion} is not allowed"
+        if spec:
+            return f"the format spec :{spec:.40} is not allowed"
+    if not fields:
+        return (
+            "it has none: {{c}} is the literal text {c}" if "{{c}}" in template else "it has none"
+        )
+    if len(fields) > 1:
+        return f"it has {len(fields)}"
+    return None
 
 
 def resolve_templates(templates: str | Sequence[str] | None, dataset: str) -> tuple[str, ...]:

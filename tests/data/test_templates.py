@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -64,11 +65,12 @@ def test_template_files_by_line_or_json(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ("a photo of a cat\n", "exactly one {c}"),
-        ("a {c} and a {c}\n", "exactly one {c}"),
-        ("a {c} in {year}\n", "a brace other than {c}"),
+        ("a photo of a cat\n", "field.*it has none"),
+        ("a {c} and a {c}\n", "field.*it has 2"),
+        ("a {c} in {year}\n", "the field {year} is not {c}"),
         ("# nothing\n", "non-empty list"),
-        ('["a {c}", 3]', "must be a string"),
+        ('["a {c}", 3]', "it is int, not a string"),
+        ("a {c} }\n", "unmatched brace"),
         ("[broken", "not valid JSON"),
     ],
 )
@@ -86,3 +88,42 @@ def test_unknown_names_and_missing_files() -> None:
         resolve_templates("imagenet", "x")
     with pytest.raises(DatasetError, match="Cannot read the templates file"):
         load_templates("/nonexistent/templates.txt")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "a photo of a {{c}}.",
+        "a {{c}} and a {c!r}",
+        "{c!r}",
+        "{c!s}",
+        "{c.__class__.__mro__}",
+        "{c[0]}",
+        "{c:>20000000000}",
+        "{c:{c}}",
+        "{}",
+        "{0}",
+        "a {c} and a {{c}} and {C}",
+    ],
+)
+def test_only_one_bare_c_field_is_a_template(template: str) -> None:
+    with pytest.raises(DatasetError, match=re.escape("exactly one {c}")) as refused:
+        resolve_templates([template], "x")
+    assert repr(template)[:60] in str(refused.value)
+
+
+def test_a_doubled_c_is_named_as_the_literal_text_it_is() -> None:
+    with pytest.raises(DatasetError, match=re.escape("{{c}} is the literal text {c}")):
+        resolve_templates(["a photo of a {{c}}."], "x")
+
+
+@pytest.mark.parametrize(
+    ("template", "prompt"),
+    [
+        ("a photo of a {c}.", "a photo of a cat."),
+        ("{{literal}} {c}", "{literal} cat"),
+        ("{{{c}}}", "{cat}"),
+    ],
+)
+def test_literal_braces_stay_literal_beside_the_one_field(template: str, prompt: str) -> None:
+    assert class_prompts(["cat"], resolve_templates([template], "x")) == [prompt]
