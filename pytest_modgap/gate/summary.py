@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,42 +80,46 @@ def terminal_lines(session: ModgapSession) -> list[str]:
 
 
 def write_outputs(session: ModgapSession) -> None:
-    """Write --modgap-json and --modgap-report-dir at the end of the run.
+    """Write --modgap-history, --modgap-json, --modgap-report-dir and the GitHub job summary at the
+    end of the run.
 
     Their paths were checked before the first test; what fails now (a disk gone read-only or
-    full, a folder deleted during the run) goes into ``session.write_errors`` as one line of the
-    summary, since a traceback here would cost the whole summary of the run.
+    full, a folder deleted during the run, a bug in one writer) goes into ``session.write_errors``
+    as one line of the summary, and the other outputs are still written: a traceback here would
+    cost every output after the failing one and the whole summary of the run.
     """
     options = session.options
     if options.history is not None and session.measurements:
-        try:
-            write_history(session, options.history)
-        except (OSError, ModgapError) as error:
-            session.write_errors["history"] = _not_written(
-                "--modgap-history", options.history, error
-            )
+        _guarded(session, "history", "--modgap-history", options.history, write_history)
     if options.json is not None:
-        try:
-            write_json(session, options.json)
-        except (OSError, ModgapError) as error:
-            session.write_errors["json"] = _not_written("--modgap-json", options.json, error)
+        _guarded(session, "json", "--modgap-json", options.json, write_json)
     if options.report_dir is not None and session.measurements:
-        try:
-            write_report(session, options.report_dir)
-        except (OSError, ModgapError) as error:
-            session.write_errors["report_dir"] = _not_written(
-                "--modgap-report-dir", options.report_dir, error
-            )
+        _guarded(session, "report_dir", "--modgap-report-dir", options.report_dir, write_report)
     from pytest_modgap.gate.github_summary import append_summary, summary_path
 
     github = summary_path()
     if github is not None:
-        try:
-            append_summary(session, github)
-        except OSError as error:
-            session.write_errors["github"] = _not_written(
-                "the GitHub job summary GITHUB_STEP_SUMMARY", github, error
-            )
+        _guarded(
+            session,
+            "github",
+            "the GitHub job summary GITHUB_STEP_SUMMARY",
+            github,
+            append_summary,
+        )
+
+
+def _guarded(
+    session: ModgapSession,
+    name: str,
+    flag: str,
+    path: Path,
+    write: Callable[[ModgapSession, Path], object],
+) -> None:
+    """Run one output's ``write``; any failure becomes its line in ``session.write_errors``."""
+    try:
+        write(session, path)
+    except Exception as error:  # noqa: BLE001 - one output's failure must not stop the others
+        session.write_errors[name] = _not_written(flag, path, error)
 
 
 def write_history(session: ModgapSession, path: Path) -> None:
@@ -155,8 +160,11 @@ def _not_written(flag: str, path: Path, error: Exception) -> str:
     """``modgap: could not write --modgap-json=PATH (Read-only file system: PATH)`` on one line."""
     if isinstance(error, OSError) and error.strerror:
         reason = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-    else:
+    elif isinstance(error, OSError | ModgapError):
         reason = str(error)
+    else:
+        # Not a failure the writer expects: the exception's type says where to look.
+        reason = f"{type(error).__name__}: {error}"
     return f"modgap: could not write {flag}={path} ({' '.join(reason.split())})"
 
 

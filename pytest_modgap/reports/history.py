@@ -87,19 +87,33 @@ def append_history(path: str | Path, entries: Sequence[Mapping[str, Any]]) -> No
     All lines go out in one ``write`` on a descriptor opened with ``O_APPEND``: the kernel places
     each such write at the end of the file as a whole, so two runs (or xdist controllers of two
     runs) appending at once never interleave their lines. A write the disk cuts short raises.
+
+    Lines are plain ASCII (``ensure_ascii``): a line separator such as U+2028 or the lone
+    surrogate Python makes of a file name that is not UTF-8 is written as a ``\\u`` escape, so
+    every reader splits lines at ``\\n`` only and every encoder accepts them. When an earlier
+    write was cut short (a killed run, a full disk), the append starts with a newline, so the
+    damaged line costs only itself and never the entry written after it.
     """
     if not entries:
         return
-    data = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries).encode()
+    data = "".join(json.dumps(entry) + "\n" for entry in entries).encode("ascii")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        if _ends_mid_line(fd):
+            data = b"\n" + data
         written = os.write(fd, data)
     finally:
         os.close(fd)
     if written != len(data):
         raise OSError(28, f"only {written} of {len(data)} bytes written", str(target))
+
+
+def _ends_mid_line(fd: int) -> bool:
+    """Whether the file open at ``fd`` is not empty and does not end with a newline."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 
 import pytest
 
+from pytest_modgap.reports.history import read_history
 from tests.gate.conftest import RunPytest
-from tests.gate.helpers import GATE_TEST
+from tests.gate.helpers import GATE_TEST, write_embeddings
+
+MEASURE_TEST = """
+import pytest
+
+@pytest.mark.modgap(samples=50)
+def test_measure(modgap):
+    modgap.measure()
+"""
 
 
 def _lines(path: object) -> list[dict[str, object]]:
@@ -91,3 +101,41 @@ def test_an_unwritable_history_path_stops_the_run_before_it_starts(
     result = run("--modgap-model", models["reference"], f"--modgap-history={pytester.path}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--modgap-history={pytester.path}: it is a folder*"])
+
+
+def test_a_data_set_path_that_is_not_utf8_writes_the_history_and_the_json(
+    pytester: pytest.Pytester, run: RunPytest
+) -> None:
+    # Linux file names are bytes: Python gives the \xff of this one as a lone surrogate (\udcff),
+    # which a strict UTF-8 encoder refuses.
+    name = os.fsdecode(b"embeddings-\xff.npz")
+    spec = write_embeddings(pytester.path / name, gap=0.0)
+    pytester.makepyfile(test_gate=MEASURE_TEST)
+    history = pytester.path / "history.jsonl"
+    results = pytester.path / "results.json"
+    result = run("--modgap-model", spec, f"--modgap-history={history}", f"--modgap-json={results}")
+    result.assert_outcomes(passed=1)
+    assert "could not write" not in result.stdout.str()
+    (entry,) = read_history(history).entries
+    assert entry["dataset"] == spec
+    assert json.loads(results.read_text(encoding="utf-8"))["measurements"][0]["model"] == spec
+
+
+def test_an_output_that_fails_never_stops_the_others(
+    pytester: pytest.Pytester, run: RunPytest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the history writer broke")
+
+    monkeypatch.setattr("pytest_modgap.reports.history.append_history", broken)
+    spec = write_embeddings(pytester.path / "reference.npz", gap=0.0)
+    pytester.makepyfile(test_gate=MEASURE_TEST)
+    history = pytester.path / "history.jsonl"
+    results = pytester.path / "results.json"
+    result = run("--modgap-model", spec, f"--modgap-history={history}", f"--modgap-json={results}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"modgap: could not write --modgap-history={history} (RuntimeError: the history*broke)"]
+    )
+    assert "Traceback" not in result.stdout.str() and not history.exists()
+    assert json.loads(results.read_text(encoding="utf-8"))["measurements"][0]["model"] == spec
