@@ -3,12 +3,15 @@ offset and size, without reading any member's data (what a shard index needs).
 
 Follows the standard library's ``tarfile`` reading rules (ustar prefixes, pax ``path`` / ``size``
 records, GNU long names, which types carry data) and checks what ``tarfile`` lets pass: a shard cut
-off inside a member or before its end-of-archive block is an error, never a shorter set.
+off inside a member or before its end-of-archive block is an error, never a shorter set, and so is
+a size that is negative or not a number (``tarfile`` reads ``-0000001000`` as -512 and a pax
+``size=abc`` as 0), which would send the index back over headers it has read.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -25,6 +28,8 @@ _PAX = (b"x", b"g")
 _GNU_LONG_NAME, _GNU_LONG_LINK, _GNU_SPARSE = b"L", b"K", b"S"
 _MAGIC_GZIP = b"\x1f\x8b"
 _FIX = "re-create or re-download the shard, or leave it out of the pattern"
+_OCTAL = re.compile(rb"[0-7]*")
+_DECIMAL = re.compile(rb"[0-9]+")
 
 
 def _blocks(size: int) -> int:
@@ -38,14 +43,31 @@ def _text(field: bytes) -> str:
 
 
 def _number(field: bytes) -> int:
-    """An octal (or GNU base-256) header number; ValueError when it is neither."""
+    """A header number: octal digits (NUL or space padded) or GNU base-256; never negative.
+
+    A ValueError saying what is wrong otherwise: ``int(text, 8)`` alone would take a sign, ``_``
+    and spaces inside (``-0000001000`` is -512).
+    """
     if field[:1] in (b"\x80", b"\xff"):
-        value = int.from_bytes(field[1:], "big")
         if field[:1] == b"\xff":
-            raise ValueError("negative base-256 number")
-        return value
-    digits = field.split(b"\0", 1)[0].strip()
+            raise ValueError("a negative base-256 number")
+        return int.from_bytes(field[1:], "big")
+    digits = field.split(b"\0", 1)[0].strip(b" ")
+    if not _OCTAL.fullmatch(digits):
+        sign = "a negative number" if digits.startswith(b"-") else "not an octal number"
+        raise ValueError(f"{sign}: {digits.decode('ascii', 'backslashreplace')!r}")
     return int(digits, 8) if digits else 0
+
+
+def _pax_size(records: dict[str, str]) -> int | None:
+    """The pax ``size`` record as a number of bytes (None without one); a ValueError unless it is
+    decimal digits (``int`` alone would take ``-512``, ``+9``, ``9_0`` and other scripts' digits)."""
+    if "size" not in records:
+        return None
+    value = records["size"]
+    if not _DECIMAL.fullmatch(value.encode("utf-8", "surrogateescape")):
+        raise ValueError(f"the pax record size={value[:40]!r} is not a number of bytes")
+    return int(value)
 
 
 def _checksum_ok(header: bytes) -> bool:
@@ -68,14 +90,16 @@ def _pax_records(data: bytes) -> dict[str, str]:
     while position < len(data):
         if data[position:].strip(b"\0") == b"":
             break
-        space = data.index(b" ", position)
+        space = data.find(b" ", position)
+        if space < 0 or not _DECIMAL.fullmatch(data[position:space]):
+            raise ValueError(f"a pax record at byte {position} of its data has no length")
         length = int(data[position:space])
         end = position + length
-        if length <= 0 or end > len(data) or data[end - 1 : end] != b"\n":
-            raise ValueError("bad pax record length")
+        if end <= space or end > len(data) or data[end - 1 : end] != b"\n":
+            raise ValueError(f"the pax record at byte {position} of its data has a bad length")
         key, equals, value = data[space + 1 : end - 1].partition(b"=")
         if not equals:
-            raise ValueError("pax record without '='")
+            raise ValueError(f"the pax record at byte {position} of its data has no '='")
         records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         position = end
     return records
@@ -93,6 +117,7 @@ def tar_members(path: Path) -> Iterator[tuple[str, int, int]]:
         size_on_disk = os.fstat(fd).st_size
         offset = 0
         pax: dict[str, str] = {}
+        pax_size: int | None = None
         long_name: str | None = None
         last = "the start of the file"
         while True:
@@ -102,7 +127,7 @@ def tar_members(path: Path) -> Iterator[tuple[str, int, int]]:
             if len(header) < BLOCK:
                 _truncated_header(path, offset, len(header), size_on_disk, last)
             if not _checksum_ok(header):
-                _corrupt(path, offset, header, last)
+                _corrupt(path, offset, header, last, "its checksum does not match")
             kind = header[156:157]
             name = _text(header[0:100])
             prefix = _text(header[345:500])
@@ -110,10 +135,10 @@ def tar_members(path: Path) -> Iterator[tuple[str, int, int]]:
                 name = f"{prefix}/{name}"
             try:
                 size = _number(header[124:136])
-                if kind not in _PAX and "size" in pax:
-                    size = int(pax["size"])
-            except ValueError:
-                _corrupt(path, offset, header, last)
+            except ValueError as exc:
+                _corrupt(path, offset, header, last, f"its size field is {exc}")
+            if kind not in _PAX and pax_size is not None:
+                size = pax_size
             if kind == b"\0" and name.endswith("/"):
                 kind = b"5"  # an old-style directory, as tarfile reads it
             data = offset + BLOCK
@@ -128,10 +153,11 @@ def tar_members(path: Path) -> Iterator[tuple[str, int, int]]:
             if kind in _PAX:
                 try:
                     records = _pax_records(os.pread(fd, size, data))
-                except ValueError:
-                    _corrupt(path, offset, header, last)
+                    records_size = _pax_size(records)
+                except ValueError as exc:
+                    _corrupt(path, offset, header, last, str(exc))
                 if kind == b"x":
-                    pax = records
+                    pax, pax_size = records, records_size
             elif kind == _GNU_LONG_NAME:
                 long_name = _text(os.pread(fd, size, data))
             elif kind == _GNU_SPARSE:
@@ -145,7 +171,9 @@ def tar_members(path: Path) -> Iterator[tuple[str, int, int]]:
                 if kind in _REGULAR:
                     yield name, data, size
                 last = f"member {name!r}"
-                pax, long_name = {}, None
+                pax, pax_size, long_name = {}, None, None
+            # Every size is >= 0, so each step moves forward by at least the header block: no
+            # header is read twice, and no member is listed twice.
             offset = data + (_blocks(size) if has_data else 0)
 
 
@@ -160,7 +188,7 @@ def _truncated_header(path: Path, offset: int, got: int, size: int, last: str) -
     )
 
 
-def _corrupt(path: Path, offset: int, header: bytes, last: str) -> NoReturn:
+def _corrupt(path: Path, offset: int, header: bytes, last: str, reason: str) -> NoReturn:
     if offset == 0 and header.startswith(_MAGIC_GZIP):
         raise DatasetError(
             f"WebDataset shard {path} is gzip-compressed. Shards must be uncompressed .tar files, "
@@ -168,8 +196,13 @@ def _corrupt(path: Path, offset: int, header: bytes, last: str) -> NoReturn:
             f"decompress it (gunzip, or zcat shard.tar.gz > shard.tar) and point the spec at the "
             f".tar."
         )
-    what = "is not a tar file" if offset == 0 else f"has a corrupt tar header after {last}"
+    if offset == 0 and not _checksum_ok(header):
+        raise DatasetError(
+            f"WebDataset shard {path} is not a tar file (no valid tar header at byte 0). A shard "
+            f"is an uncompressed tar archive; {_FIX}."
+        )
+    after = f", after {last}" if offset else ""
     raise DatasetError(
-        f"WebDataset shard {path} {what} (bad header checksum or field at byte {offset}). "
-        f"A shard is an uncompressed tar archive; {_FIX}."
+        f"Corrupt tar header in {path} at byte {offset}{after}: {reason}. A WebDataset shard is "
+        f"an uncompressed tar archive; {_FIX}."
     )
