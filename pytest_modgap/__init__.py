@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pytest_modgap.embedding.compare_models import compare_models
     from pytest_modgap.embedding.measurement import load_model, measure
     from pytest_modgap.errors import ModgapError, ModgapInputError
-    from pytest_modgap.gate.baseline import assert_no_regression
+    from pytest_modgap.gate.baselines import assert_no_regression
     from pytest_modgap.metrics.catalogue import METRICS
     from pytest_modgap.metrics.engine import measure_embeddings
     from pytest_modgap.metrics.paired import Comparison, compare_embeddings
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pytest_modgap.reports.html import write_report_dir
 
 _LAZY = {
-    "assert_no_regression": "pytest_modgap.gate.baseline",
+    "assert_no_regression": "pytest_modgap.gate.baselines",
     "Comparison": "pytest_modgap.metrics.paired",
     "compare_embeddings": "pytest_modgap.metrics.paired",
     "compare_models": "pytest_modgap.embedding.compare_models",

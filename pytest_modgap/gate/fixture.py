@@ -15,7 +15,7 @@ from pytest_modgap.errors import ModgapError
 from pytest_modgap.gate.session import MeasureKey, ModgapSession
 
 if TYPE_CHECKING:
-    from pytest_modgap.gate.baseline import Comparison
+    from pytest_modgap.gate.baselines import Comparison
     from pytest_modgap.metrics.paired import Comparison as PairedComparison
     from pytest_modgap.metrics.report import Report
 
@@ -89,7 +89,7 @@ def _marker_problem(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None
 
 def _tolerance_problem(tolerance: object) -> str | None:
     """The failure message for a ``tolerance=`` that is not a finite number >= 0, else None."""
-    from pytest_modgap.gate.baseline import check_tolerance
+    from pytest_modgap.gate.baselines import check_tolerance
 
     try:
         check_tolerance(tolerance, "tolerance")
@@ -220,7 +220,7 @@ class ModgapFixture:
 
     def _dataset_key(self, key: MeasureKey) -> str:
         """The baseline key of a measurement's data set (``shapes``, ``shapes@128``)."""
-        from pytest_modgap.gate.baseline import dataset_key
+        from pytest_modgap.gate.baselines import dataset_key
 
         record = self._session.measurements.get(key.label())
         label = record["dataset"] if record is not None else key.dataset
@@ -288,7 +288,7 @@ class ModgapFixture:
         and the command that re-records the baseline.
         """
         __tracebackhide__ = True
-        from pytest_modgap.gate.baseline import BaselineRegression, check
+        from pytest_modgap.gate.baselines import BaselineRegression, check
 
         options = self._session.options
         try:

@@ -72,7 +72,7 @@ def markdown(session: ModgapSession) -> str:
 
 
 def _measurements(session: ModgapSession) -> list[_Measurement]:
-    from pytest_modgap.gate.baseline import dataset_key
+    from pytest_modgap.gate.baselines import dataset_key
 
     found = []
     for key, record in session.measurements.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_modgap.gate.baseline import load, shipped_dir
+from pytest_modgap.gate.baselines import load, shipped_dir
 from pytest_modgap.reports.paper import PAPER_BASELINES, PAPER_DATASETS
 
 

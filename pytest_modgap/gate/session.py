@@ -16,7 +16,7 @@ from pytest_modgap.gate.outputs import file_problem, folder_problem
 
 if TYPE_CHECKING:
     from pytest_modgap.embedding.measurement import LoadedModel
-    from pytest_modgap.gate.baseline import Comparison
+    from pytest_modgap.gate.baselines import Comparison
     from pytest_modgap.metrics.paired import Comparison as PairedComparison
     from pytest_modgap.metrics.report import Report
 

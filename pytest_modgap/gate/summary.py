@@ -188,7 +188,7 @@ def _sweep_lines(session: ModgapSession) -> list[str]:
 
 def _measurement_lines(record: dict[str, Any], checks: list[dict[str, Any]]) -> list[str]:
     """One measurement: model and data set, the key metrics with CIs, then its baseline verdicts."""
-    from pytest_modgap.gate.baseline import dataset_key
+    from pytest_modgap.gate.baselines import dataset_key
 
     report = record["report"]
     metrics = report["metrics"]
@@ -263,7 +263,7 @@ def _worst_slices_entry(report: dict[str, Any]) -> dict[str, Any]:
 
 def environment(session: ModgapSession) -> dict[str, Any]:
     """Versions (read from package metadata, never imported) and the devices the reports used."""
-    from pytest_modgap.gate.baseline import package_version
+    from pytest_modgap.gate.baselines import package_version
 
     devices = sorted(
         {

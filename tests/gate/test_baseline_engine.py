@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from pytest_modgap.errors import BaselineError
-from pytest_modgap.gate import baseline
-from pytest_modgap.gate.baseline import BaselineRegression, assert_no_regression, dataset_key
+from pytest_modgap.gate import baselines as baseline
+from pytest_modgap.gate.baselines import BaselineRegression, assert_no_regression, dataset_key
 from pytest_modgap.metrics.report import Report
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_modgap.errors import BaselineError
-from pytest_modgap.gate import baseline
-from pytest_modgap.gate.baseline import assert_no_regression
+from pytest_modgap.gate.baselines import assert_no_regression, locking
 from tests.gate.conftest import RunPytest
 from tests.gate.helpers import GATE_TEST
 from tests.gate.test_baseline_engine import make_report
@@ -71,9 +70,9 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_modgap.gate import baseline
+from pytest_modgap.gate.baselines import locking
 
-with baseline._locked(Path(sys.argv[1])):
+with locking._locked(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(600)
 """
@@ -98,7 +97,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(
     lock = tmp_path / "b.yaml.lock"
     assert lock.exists(), "the killed run left its lock file behind"
 
-    monkeypatch.setattr(baseline, "_LOCK_TIMEOUT_S", 5.0)
+    monkeypatch.setattr(locking, "_LOCK_TIMEOUT_S", 5.0)
     started = time.monotonic()
     written = assert_no_regression(
         make_report(alignment=0.5), "b", baseline_dir=tmp_path, update=True
@@ -112,7 +111,7 @@ def test_a_live_holder_still_excludes_and_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     holder = _holder(tmp_path / "b.yaml")
-    monkeypatch.setattr(baseline, "_LOCK_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(locking, "_LOCK_TIMEOUT_S", 0.3)
     try:
         with pytest.raises(BaselineError) as raised:
             assert_no_regression(
@@ -129,12 +128,12 @@ def test_the_fallback_lock_without_flock(tmp_path: Path, monkeypatch: pytest.Mon
     """Where there is no flock (Windows), an old lock file is taken over, a fresh one waited on."""
     path, lock = tmp_path / "b.yaml", tmp_path / "b.yaml.lock"
     lock.write_text("pid 1 on elsewhere\n")
-    monkeypatch.setattr(baseline, "_LOCK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(locking, "_LOCK_TIMEOUT_S", 0.2)
     with pytest.raises(BaselineError, match="is locked by 'pid 1 on elsewhere'"):
-        with baseline._exclusive_lock(lock, path):
+        with locking._exclusive_lock(lock, path):
             pass
-    old = time.time() - baseline._STALE_LOCK_S - 10
+    old = time.time() - locking._STALE_LOCK_S - 10
     os.utime(lock, (old, old))
-    with baseline._exclusive_lock(lock, path):
+    with locking._exclusive_lock(lock, path):
         assert lock.read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
     assert not lock.exists()

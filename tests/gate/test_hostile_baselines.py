@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_modgap.errors import BaselineError
-from pytest_modgap.gate import baseline
+from pytest_modgap.gate import baselines as baseline
 from pytest_modgap.metrics.catalogue import METRICS
 from tests.gate.conftest import RunPytest
 from tests.gate.helpers import GATE_TEST

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_modgap import measure_embeddings
 from pytest_modgap.errors import BaselineError
-from pytest_modgap.gate.baseline import BaselineRegression, assert_no_regression, load
+from pytest_modgap.gate.baselines import BaselineRegression, assert_no_regression, load
 from tests.data.layouts import write_image
 from tests.gate.conftest import RunPytest
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from pytest_modgap.errors import BaselineError, ModgapInputError
-from pytest_modgap.gate import baseline
-from pytest_modgap.gate.baseline import assert_no_regression
+from pytest_modgap.gate import baselines as baseline
+from pytest_modgap.gate.baselines import assert_no_regression
 from pytest_modgap.metrics.paired import compare_embeddings
 from tests.gate.conftest import RunPytest
 from tests.gate.helpers import GATE_TEST

@@ -16,7 +16,7 @@ import pytest
 
 from pytest_modgap.cli import main
 from pytest_modgap.embedding.measurement import measure
-from pytest_modgap.gate.baseline import load, shipped_dir
+from pytest_modgap.gate.baselines import load, shipped_dir
 from pytest_modgap.gate.published import paper_values
 from pytest_modgap.metrics.report import Report
 from pytest_modgap.reference import reference_model_dir

@@ -1,0 +1,366 @@
+"""Comparing a report with its baseline entry: rows, verdicts, tolerances and the failure text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_modgap.errors import BaselineError
+from pytest_modgap.gate.baselines.location import dataset_key
+from pytest_modgap.gate.baselines.parsing import _finite
+from pytest_modgap.gate.baselines.quoting import short
+from pytest_modgap.gate.baselines.schema import DEFAULT_TOLERANCE, Baseline, DatasetBaseline
+from pytest_modgap.gate.baselines.table import _table
+from pytest_modgap.metrics.catalogue import METRICS
+
+if TYPE_CHECKING:
+    from pytest_modgap.metrics.report import Report
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One row of the comparison table; ``verdict`` is ok, improved, REGRESSED or info."""
+
+    name: str
+    baseline: float
+    obtained: float
+    ci: tuple[float, float] | None
+    tolerance: float
+    better: str
+    verdict: str
+    slice: str | None = None
+
+    @property
+    def change(self) -> float:
+        """obtained - baseline."""
+        return self.obtained - self.baseline
+
+    @property
+    def excess(self) -> float:
+        """How far the metric moved the worse way beyond its tolerance (ranks regressions)."""
+        worse = -self.change if self.better == "higher" else self.change
+        return worse - self.tolerance
+
+    @property
+    def regressed(self) -> bool:
+        """True when this metric moved the worse way by more than its tolerance."""
+        return self.verdict == "REGRESSED"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, for the --modgap-json artefact and xdist workeroutput."""
+        return {
+            "metric": self.name,
+            "baseline": self.baseline,
+            "obtained": self.obtained,
+            "ci": list(self.ci) if self.ci is not None else None,
+            "change": self.change,
+            "tolerance": self.tolerance,
+            "better": self.better,
+            "verdict": self.verdict,
+            **({} if self.slice is None else {"slice": self.slice}),
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of checking one report against one baseline entry.
+
+    ``verdict`` is ``passed``, ``regressed`` or ``updated`` (the baseline was written instead).
+    ``slice_rows`` compare the recorded slices (``check(..., slices=True)``), each row naming its
+    slice.
+    """
+
+    baseline: str
+    path: Path
+    dataset: str
+    n: int
+    model: str | None
+    rows: tuple[MetricComparison, ...]
+    verdict: str
+    ci_level: float | None = None
+    slice_rows: tuple[MetricComparison, ...] = ()
+
+    @property
+    def regressed(self) -> tuple[MetricComparison, ...]:
+        """The rows of the whole data set that regressed."""
+        return tuple(row for row in self.rows if row.regressed)
+
+    @property
+    def regressed_slices(self) -> tuple[MetricComparison, ...]:
+        """The slice rows that regressed, worst first (furthest beyond their tolerance)."""
+        worse = [row for row in self.slice_rows if row.regressed]
+        return tuple(sorted(worse, key=lambda row: row.excess, reverse=True))
+
+    def table(self) -> str:
+        """metric | baseline | obtained (CI) | change | tolerance | verdict; regressed rows: >."""
+        return _table(self.rows, self.ci_level)
+
+    def slice_table(self) -> str:
+        """The regressed slice rows, worst first, with a slice column."""
+        return _table(self.regressed_slices, self.ci_level, slices=True)
+
+    def explain(self, command: str | None = None) -> str:
+        """The failure message: what regressed, the table, and what to do next."""
+        worse = self.regressed
+        names = ", ".join(row.name for row in worse)
+        sliced = self.regressed_slices
+        slice_names = ", ".join(dict.fromkeys(str(row.slice) for row in sliced))
+        what = f"{len(worse)} of {len(self.rows)} metrics regressed ({names})"
+        if sliced:
+            regressed = f"slices {slice_names} (worst first)"
+            what = f"{what} and {regressed}" if worse else f"{regressed} regressed"
+        lines = [
+            f"modgap: {what} against "
+            f"baseline {self.baseline!r} ({self.path}, data set {self.dataset!r}, n={self.n}"
+            f"{', model ' + self.model if self.model else ''}):",
+            "",
+            self.table(),
+            "",
+        ]
+        if sliced:
+            lines += ["Slices that regressed, worst first:", self.slice_table(), ""]
+        if command is not None:
+            lines += ["If this change is intended, re-record the baseline with:", f"  {command}"]
+        else:
+            lines.append(
+                "This is a published baseline and is never re-recorded. If this change is intended,"
+                " check against a baseline of your own name and record it with --modgap-update."
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, for the --modgap-json artefact and xdist workeroutput."""
+        return {
+            "baseline": self.baseline,
+            "path": str(self.path),
+            "dataset": self.dataset,
+            "n": self.n,
+            "model": self.model,
+            "verdict": self.verdict,
+            "rows": [row.to_dict() for row in self.rows],
+            **(
+                {}
+                if not self.slice_rows
+                else {
+                    "slices": [row.to_dict() for row in self.slice_rows],
+                    "regressed_slices": list(
+                        dict.fromkeys(str(row.slice) for row in self.regressed_slices)
+                    ),
+                }
+            ),
+        }
+
+
+def compare(
+    report: Report,
+    baseline: Baseline,
+    *,
+    tolerance: float | None = None,
+    metrics: Sequence[str] | None = None,
+    default_tolerance: float | None = None,
+    slices: bool = False,
+) -> Comparison:
+    """Compare ``report`` with the baseline entry of its data set, row by row (no exception on a
+    regression: the Comparison's ``verdict`` says so). A BaselineError when they cannot be compared.
+    With ``slices``, every slice the entry records is compared too (``Comparison.slice_rows``).
+    """
+    __tracebackhide__ = True
+    tolerance = check_tolerance(tolerance, "tolerance")
+    default_tolerance = check_tolerance(default_tolerance, "default_tolerance")
+    key = _report_dataset_key(report)
+    entry = baseline.datasets.get(key)
+    if entry is None:
+        raise BaselineError(
+            f"Baseline {baseline.name!r} ({baseline.path}) has no entry for data set {key!r}; it "
+            f"records {', '.join(sorted(baseline.datasets))}. Measure one of those data sets, or "
+            f"add {key!r} to this baseline with --modgap-update"
+            f"{'' if not baseline.shipped else ' under a name of your own'}."
+        )
+    if entry.n != report.n:
+        raise BaselineError(
+            f"Baseline {baseline.name!r} ({baseline.path}) recorded data set {key!r} with "
+            f"n={entry.n} pairs, but this report measured n={report.n}; values from different "
+            f"sample counts are not comparable. Measure with samples={entry.n}, or re-record "
+            f"with --modgap-update."
+        )
+    names = _selected(entry, report, baseline, metrics)
+    limits = (tolerance, baseline.tolerance, default_tolerance)
+    rows = _rows(entry, report, names, limits)
+    slice_rows = _slice_rows(entry, report, baseline, key, metrics, limits) if slices else []
+    regressed = any(row.regressed for row in (*rows, *slice_rows))
+    verdict = "regressed" if regressed else "passed"
+    return Comparison(
+        slice_rows=tuple(slice_rows),
+        baseline=baseline.name,
+        path=baseline.path,
+        dataset=key,
+        n=report.n,
+        model=_report_model(report),
+        rows=tuple(rows),
+        verdict=verdict,
+        ci_level=report.ci_level,
+    )
+
+
+def _rows(
+    entry: DatasetBaseline,
+    report: Report,
+    names: Sequence[str],
+    limits: tuple[float | None, float | None, float | None],
+    slice_name: str | None = None,
+) -> list[MetricComparison]:
+    """One compared row per metric name; ``limits``: the check's, the file's and the default
+    tolerance, around the metric's own."""
+    tolerance, file_tolerance, default_tolerance = limits
+    rows = []
+    for name in names:
+        recorded = entry.metrics[name]
+        limit = _first(tolerance, recorded.tolerance, file_tolerance, default_tolerance)
+        row = _row(
+            name, recorded.value, report[name], report.ci.get(name), limit, METRICS[name].better
+        )
+        rows.append(row if slice_name is None else replace(row, slice=slice_name))
+    return rows
+
+
+def _slice_rows(
+    entry: DatasetBaseline,
+    report: Report,
+    baseline: Baseline,
+    key: str,
+    metrics: Sequence[str] | None,
+    limits: tuple[float | None, float | None, float | None],
+) -> list[MetricComparison]:
+    """The rows of every slice the entry records; a BaselineError when there is none, or when the
+    report lacks a recorded slice or measured it on another number of pairs."""
+    __tracebackhide__ = True
+    if not entry.slices:
+        raise BaselineError(
+            f"Baseline {baseline.name!r} ({baseline.path}) records no slices for data set {key!r}; "
+            f"record them with --modgap-update (the check's slices=True records each slice), or "
+            f"check without slices=True."
+        )
+    rows: list[MetricComparison] = []
+    for label, recorded in entry.slices.items():
+        part = report.slices.get(label)
+        if part is None:
+            raise BaselineError(
+                f"Baseline {baseline.name!r} ({baseline.path}) records slice {label!r} of data set "
+                f"{key!r}, which this report does not have (it has "
+                f"{', '.join(report.slices) or 'no slices'}; a slice needs at least 20 pairs). "
+                f"Measure the same data set and samples, or re-record with --modgap-update."
+            )
+        if part.n != recorded.n:
+            raise BaselineError(
+                f"Baseline {baseline.name!r} ({baseline.path}) recorded slice {label!r} of data "
+                f"set {key!r} with n={recorded.n} pairs, but this report has n={part.n}; re-record "
+                f"with --modgap-update."
+            )
+        wanted = list(recorded.metrics) if metrics is None else list(metrics)
+        names = [name for name in wanted if name in recorded.metrics and name in part]
+        rows += _rows(recorded, part, names, limits, slice_name=label)
+    return rows
+
+
+def _selected(
+    entry: DatasetBaseline, report: Report, baseline: Baseline, metrics: Sequence[str] | None
+) -> list[str]:
+    """The metric names to compare: ``metrics`` or every recorded one; each must be in both."""
+    __tracebackhide__ = True
+    if metrics is None:
+        names = list(entry.metrics)
+    else:
+        names = list(metrics)
+        unknown = [name for name in names if name not in METRICS]
+        if unknown:
+            raise BaselineError(
+                f"metrics= names unknown metric(s) {', '.join(map(repr, unknown))}; known metrics: "
+                f"{', '.join(METRICS)}."
+            )
+        missing = [name for name in names if name not in entry.metrics]
+        if missing:
+            raise BaselineError(
+                f"Baseline {baseline.name!r} ({baseline.path}) records no "
+                f"{', '.join(missing)} for this data set; it records {', '.join(entry.metrics)}."
+            )
+    absent = [name for name in names if name not in report]
+    if absent:
+        raise BaselineError(
+            f"Baseline {baseline.name!r} ({baseline.path}) records {', '.join(absent)}, which this "
+            f"report does not have (text-text metrics need a second caption per pair). Restrict "
+            f"the check with metrics=[...], or measure a data set with two captions per image."
+        )
+    return names
+
+
+def check_tolerance(value: Any, argument: str) -> float | None:
+    """None, or ``value`` as a float that is finite and >= 0; a BaselineError naming ``argument``.
+
+    Every comparison with NaN is false, so a NaN tolerance would pass every check (as would
+    infinity), and a negative one would fail every check: refused wherever a tolerance comes in.
+    """
+    __tracebackhide__ = True
+    if value is None:
+        return None
+    number = _finite(value)
+    if number is None or number < 0.0:
+        raise BaselineError(
+            f"{argument}={short(value)} is not a usable tolerance: give the absolute change a "
+            f"metric may make, a finite number >= 0 (e.g. {argument}=0.02). NaN or infinity "
+            f"would pass every check, and a negative tolerance would fail every one."
+        )
+    return number
+
+
+def _first(*values: float | None) -> float:
+    """The first value that is not None, else DEFAULT_TOLERANCE."""
+    for value in values:
+        if value is not None:
+            return value
+    return DEFAULT_TOLERANCE
+
+
+def _row(
+    name: str,
+    recorded: float,
+    obtained: float,
+    ci: tuple[float, float] | None,
+    tolerance: float,
+    better: str,
+) -> MetricComparison:
+    """One compared metric. A tiny epsilon keeps a change of exactly the tolerance from failing on
+    float rounding (0.75 - 0.73 > 0.02 in binary floating point)."""
+    change = obtained - recorded
+    worse = -change if better == "higher" else change
+    if better == "none":
+        verdict = "info"
+    elif worse > tolerance + 1e-12:
+        verdict = "REGRESSED"
+    elif -worse > tolerance + 1e-12:
+        verdict = "improved"
+    else:
+        verdict = "ok"
+    return MetricComparison(name, recorded, obtained, ci, tolerance, better, verdict)
+
+
+def _report_dataset_key(report: Report) -> str:
+    """The data set key of a report from its metadata (``measure`` records the spec)."""
+    __tracebackhide__ = True
+    spec = report.metadata.get("dataset")
+    if not isinstance(spec, str):
+        raise BaselineError(
+            "This report has no data set in its metadata, so its baseline entry cannot be found. "
+            "Measure with pytest_modgap.measure (or the modgap fixture), or add it with "
+            "report.with_metadata(dataset='<data set spec>')."
+        )
+    dim = report.metadata.get("truncate_dim")
+    # Matryoshka truncations are separate entries: "shapes@128" next to the full-size "shapes".
+    return dataset_key(spec) if dim is None else f"{dataset_key(spec)}@{dim}"
+
+
+def _report_model(report: Report) -> str | None:
+    """The model spec recorded in a report's metadata, if any."""
+    model = report.metadata.get("model")
+    return model if isinstance(model, str) else None

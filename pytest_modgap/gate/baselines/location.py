@@ -1,0 +1,102 @@
+"""Where baselines live: names, the user's folder and the shipped ``paper/`` files, and the key a
+data set is recorded under."""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from pathlib import Path
+
+from pytest_modgap.errors import BaselineError
+from pytest_modgap.gate.baselines.parsing import parse
+from pytest_modgap.gate.baselines.schema import SHIPPED_PREFIX, Baseline
+from pytest_modgap.gate.baselines.yaml_loader import _read_text
+
+_NAME = re.compile(r"^[A-Za-z0-9_][\w.-]*(/[A-Za-z0-9_][\w.-]*)*$")
+
+
+def dataset_key(spec: str) -> str:
+    """The key a data set spec is recorded under: its loader or built-in name.
+
+    ``flickr30k:/data/f30k`` -> ``flickr30k``, ``mscoco:...`` -> ``coco``, ``shapes`` -> ``shapes``,
+    a JSONL manifest -> its file stem, precomputed ``embeddings:x.npz`` -> ``embeddings``. The key
+    leaves out the path, so one baseline serves a data set wherever it is stored.
+    """
+    spec = spec.strip()
+    prefix, colon, rest = spec.partition(":")
+    loader = prefix.lower()
+    if colon and loader in ("jsonl", "manifest"):
+        return Path(rest.strip()).stem
+    if colon and loader == "mscoco":
+        return "coco"
+    if colon and re.fullmatch(r"[a-z][a-z0-9_]*", loader) and len(loader) > 1:
+        return loader
+    if spec.endswith(".jsonl"):
+        return Path(spec).stem
+    return spec
+
+
+def shipped_dir() -> Path:
+    """The folder of the shipped baselines (``pytest_modgap/baselines``, also in the wheel)."""
+    return Path(str(importlib.resources.files("pytest_modgap") / "baselines"))
+
+
+def shipped_names() -> list[str]:
+    """Every shipped baseline name, e.g. ``paper/openai-clip``."""
+    root = shipped_dir()
+    return sorted(
+        path.relative_to(root).with_suffix("").as_posix() for path in root.rglob("*.yaml")
+    )
+
+
+def _check_name(name: str) -> str:
+    """``name`` without a ``.yaml`` suffix; a BaselineError for absolute paths or ``..``."""
+    __tracebackhide__ = True
+    bare = name[: -len(".yaml")] if name.endswith(".yaml") else name
+    if not _NAME.match(bare) or ".." in bare.split("/"):
+        raise BaselineError(
+            f"Baseline name {name!r} is not a valid name: use letters, digits, '.', '_', '-' and "
+            f"'/' for subfolders of the baseline directory (e.g. 'release-3' or 'team/clip-b32'), "
+            f"no absolute path and no '..'."
+        )
+    return bare
+
+
+def resolve(name: str, baseline_dir: str | Path) -> tuple[Path, bool]:
+    """Where baseline ``name`` lives: ``(path, shipped)``; the user's folder wins over the shipped.
+
+    The path may not exist yet (a baseline to record); the caller decides whether that is an error.
+    """
+    __tracebackhide__ = True
+    bare = _check_name(name)
+    user_path = Path(baseline_dir) / f"{bare}.yaml"
+    if user_path.is_file():
+        return user_path, False
+    shipped_path = shipped_dir() / f"{bare}.yaml"
+    if shipped_path.is_file():
+        return shipped_path, True
+    return user_path, bare.startswith(SHIPPED_PREFIX)
+
+
+def load(name: str, baseline_dir: str | Path) -> Baseline:
+    """Read and validate baseline ``name``; a one-paragraph BaselineError when it is not usable."""
+    __tracebackhide__ = True
+    path, shipped = resolve(name, baseline_dir)
+    _refuse_non_file(path)
+    if not path.is_file():
+        raise BaselineError(
+            f"Baseline {name!r} not found: {path} does not exist and no shipped baseline has that "
+            f"name (shipped: {', '.join(shipped_names())})."
+        )
+    return parse(_read_text(path), path, name=_check_name(name), shipped=shipped)
+
+
+def _refuse_non_file(path: Path) -> None:
+    """A BaselineError when something that is not a file (a folder) sits where a baseline goes."""
+    __tracebackhide__ = True
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise BaselineError(
+            f"Baseline file {path} is {kind}, not a baseline file. Move it out of the way, or use "
+            f"another baseline name."
+        )

@@ -1,0 +1,168 @@
+"""Validating a baseline file's data into ``Baseline``: every problem names the file and the fix."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pytest_modgap.errors import BaselineError
+from pytest_modgap.gate.baselines.quoting import _names, short
+from pytest_modgap.gate.baselines.schema import (
+    _DATASET_KEYS,
+    _FIX,
+    _METRIC_KEYS,
+    _TOP_KEYS,
+    FORMAT,
+    Baseline,
+    DatasetBaseline,
+    MetricBaseline,
+)
+from pytest_modgap.gate.baselines.yaml_loader import _load_yaml
+from pytest_modgap.metrics.catalogue import METRICS
+
+
+def parse(text: str, path: Path, *, name: str, shipped: bool = False) -> Baseline:
+    """Validate the text of a baseline file; every problem names ``path`` and what to fix."""
+    __tracebackhide__ = True
+    raw = _load_yaml(text, path)
+    if not isinstance(raw, dict):
+        _fail(path, f"the file must be a mapping with keys {', '.join(_TOP_KEYS)}")
+    unknown = sorted((key for key in raw if key not in _TOP_KEYS), key=short)
+    if unknown:
+        _fail(path, f"unknown top-level key(s) {_names(unknown)} (allowed: {', '.join(_TOP_KEYS)})")
+    if raw.get("format") != FORMAT:
+        _fail(path, f"'format' is {short(raw.get('format'))}; this version reads {FORMAT!r}")
+    datasets = raw.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        _fail(path, "'datasets' must map each data set key to {n: <pairs>, metrics: {...}}")
+    tolerance = _optional_number(path, "tolerance", raw.get("tolerance"), minimum=0.0)
+    for key in ("model", "source"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            _fail(path, f"'{key}' must be text, not {type(raw[key]).__name__}")
+    return Baseline(
+        name=name,
+        path=path,
+        shipped=shipped,
+        model=raw.get("model"),
+        source=raw.get("source"),
+        tolerance=tolerance,
+        datasets=_parse_datasets(path, datasets),
+        raw=raw,
+    )
+
+
+def _parse_datasets(path: Path, datasets: dict[Any, Any]) -> dict[str, DatasetBaseline]:
+    """The ``datasets:`` mapping, keyed by text: ``2017`` and ``"2017"`` are one key, twice."""
+    __tracebackhide__ = True
+    parsed: dict[str, DatasetBaseline] = {}
+    for key, entry in datasets.items():
+        text = str(key)
+        if text in parsed:
+            _fail(path, f"'datasets' has the data set key {short(text)} twice")
+        parsed[text] = _parse_dataset(path, text, entry)
+    return parsed
+
+
+def _parse_dataset(
+    path: Path, key: str, entry: Any, *, where: str | None = None
+) -> DatasetBaseline:
+    """One ``datasets:`` entry (or one of its slices), validated."""
+    __tracebackhide__ = True
+    where = where or f"datasets.{_names([key])}"
+    allowed = _DATASET_KEYS if ".slices." not in where else _DATASET_KEYS[:2]
+    if not isinstance(entry, dict):
+        _fail(path, f"'{where}' must be a mapping with keys n and metrics")
+    unknown = sorted((name for name in entry if name not in allowed), key=short)
+    if unknown:
+        _fail(
+            path, f"'{where}' has unknown key(s) {_names(unknown)} (allowed: {', '.join(allowed)})"
+        )
+    n = entry.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        _fail(
+            path,
+            f"'{where}.n' must be the number of pairs measured (an integer >= 2), not {short(n)}",
+        )
+    metrics = entry.get("metrics")
+    if not isinstance(metrics, dict) or not metrics:
+        _fail(path, f"'{where}.metrics' must map metric names to {{value: ...}}")
+    parsed: dict[str, MetricBaseline] = {}
+    for metric, value in metrics.items():
+        if metric not in METRICS:
+            _fail(
+                path,
+                f"'{where}.metrics' names unknown metric {short(metric)}; known metrics: "
+                f"{', '.join(METRICS)}",
+            )
+        parsed[metric] = _parse_metric(path, f"{where}.metrics.{metric}", value)
+    slices = entry.get("slices")
+    if slices is None:
+        return DatasetBaseline(n=n, metrics=parsed)
+    if not isinstance(slices, dict) or not slices:
+        _fail(path, f"'{where}.slices' must map slice names to {{n: <pairs>, metrics: {{...}}}}")
+    parsed_slices: dict[str, DatasetBaseline] = {}
+    for name, part in slices.items():
+        label = str(name)
+        if label in parsed_slices:
+            _fail(path, f"'{where}.slices' has the slice {short(label)} twice")
+        parsed_slices[label] = _parse_dataset(
+            path, label, part, where=f"{where}.slices.{_names([label])}"
+        )
+    return DatasetBaseline(n=n, metrics=parsed, slices=parsed_slices)
+
+
+def _parse_metric(path: Path, where: str, entry: Any) -> MetricBaseline:
+    """A metric entry: a bare number or ``{value, ci?, tolerance?}``."""
+    __tracebackhide__ = True
+    if not isinstance(entry, dict):
+        entry = {"value": entry}
+    unknown = sorted((name for name in entry if name not in _METRIC_KEYS), key=short)
+    if unknown:
+        _fail(
+            path,
+            f"'{where}' has unknown key(s) {_names(unknown)} (allowed: value, ci, tolerance)",
+        )
+    value = _optional_number(path, f"{where}.value", entry.get("value"))
+    if value is None:
+        _fail(path, f"'{where}' has no value")
+    ci = entry.get("ci")
+    if ci is not None:
+        if not isinstance(ci, list) or len(ci) != 2:
+            _fail(path, f"'{where}.ci' must be a list [low, high], not {short(ci)}")
+        low = _optional_number(path, f"{where}.ci", ci[0])
+        high = _optional_number(path, f"{where}.ci", ci[1])
+        ci = (low, high)
+    tolerance = _optional_number(path, f"{where}.tolerance", entry.get("tolerance"), minimum=0.0)
+    return MetricBaseline(value=value, ci=ci, tolerance=tolerance)
+
+
+def _optional_number(path: Path, where: str, value: Any, minimum: float | None = None) -> Any:
+    """``value`` as a finite float (None stays None); a BaselineError for text, bool, NaN, < min."""
+    __tracebackhide__ = True
+    if value is None:
+        return None
+    number = _finite(value)
+    if number is None:
+        _fail(path, f"'{where}' must be a finite number, not {short(value)}")
+    if minimum is not None and number < minimum:
+        _fail(path, f"'{where}' must be >= {minimum}, not {short(value)}")
+    return number
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None for text, bool, NaN, infinity or an int beyond float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _fail(path: Path, problem: str) -> NoReturn:
+    """Raise the one-paragraph error for a malformed baseline file."""
+    __tracebackhide__ = True
+    raise BaselineError(f"Baseline file {path} is malformed: {problem}. {_FIX}")
