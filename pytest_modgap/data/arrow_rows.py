@@ -72,8 +72,23 @@ def pick_columns(schema: Any, fields: FieldNames, where: str) -> ArrowColumns:
     )
     assert image is not None and text is not None  # required fields
     columns = ArrowColumns(image, text, label)
+    _check_unique(present, columns, where)
     check_types(schema, columns, where)
     return columns
+
+
+def _check_unique(present: Sequence[str], columns: ArrowColumns, where: str) -> None:
+    """Each chosen column's name appears once: Arrow allows two columns of one name, and then
+    neither can be picked by name (``schema.field`` raises KeyError). Duplicates among the other
+    columns are never read and do no harm."""
+    for name in columns.names:
+        count = present.count(name)
+        if count > 1:
+            raise DatasetError(
+                f"{where} has {count} columns named {name!r}, so the one that holds the pairs "
+                f"cannot be told apart. Rename all but one of them, or name another column with "
+                f"?image=, ?text= or ?label= in the data set spec."
+            )
 
 
 def check_types(schema: Any, columns: ArrowColumns, where: str) -> None:

@@ -24,6 +24,7 @@ from pytest_modgap.errors import DatasetError
 CSV_IMAGE_COLUMNS = ("filepath", *IMAGE_COLUMNS)
 CSV_TEXT_COLUMNS = ("title", *TEXT_COLUMNS)
 _INTEGER = re.compile(r"[+-]?\d+")
+_SHOWN = 60
 
 
 def load_csv(path: Path, fields: FieldNames | None = None) -> PairSet:
@@ -96,5 +97,19 @@ def _row(path: Path, line: int, cells: list[str], header: list[str], columns: li
     label: int | str | None = None
     if len(columns) > 2:
         cell = cells[columns[2]].strip()
-        label = int(cell) if _INTEGER.fullmatch(cell) else cell or None
+        label = _integer(cell, path, line) if _INTEGER.fullmatch(cell) else cell or None
     return Row(image, cells[columns[1]], label, origin)
+
+
+def _integer(cell: str, path: Path, line: int) -> int:
+    """An integer label cell as an int; Python refuses to parse more than 4,300 digits
+    (ValueError), far past what fits a class label, so that is the same error ``pairs_from_rows``
+    gives a label out of the 64-bit range."""
+    try:
+        return int(cell)
+    except ValueError:
+        raise DatasetError(
+            f"CSV file {path} line {line}: the label {cell[:_SHOWN]}... has {len(cell)} "
+            f"characters, which does not fit a 64-bit class label. Number the classes with small "
+            f"integers, or write the label as a class name."
+        ) from None

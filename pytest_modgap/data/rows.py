@@ -21,6 +21,8 @@ LABEL_COLUMNS = ("label", "cls")
 """Default label columns, optional (``?label=`` names one; ``?label=`` left empty ignores them)."""
 
 _SHOWN = 60
+_LABEL_RANGE = (-(2**63), 2**63 - 1)
+"""Integer labels become int64 groups: a label outside this range is refused where it is read."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,15 @@ def image_from_value(value: Any, folder: Path, where: str, origin: str) -> Image
         value = data if data is not None else path
     if isinstance(value, (bytes, bytearray, memoryview)):
         return InlineImage(bytes(value), f"{where} of {origin}")
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value and "\0" not in value:
         return folder / Path(value).expanduser()
-    found = "is missing (null)" if value is None else f"is {repr(value)[:_SHOWN]}"
+    if value is None:
+        found = "is missing (null)"
+    elif isinstance(value, str) and "\0" in value:
+        # No file system path holds a NUL byte; opening one raises ValueError, not OSError.
+        found = f"is {repr(value)[:_SHOWN]}, a path with a NUL byte, which no file can have"
+    else:
+        found = f"is {repr(value)[:_SHOWN]}"
     raise DatasetError(
         f"The image ({where}) of {origin} {found}. An image cell holds the image file's bytes, or "
         f"its path relative to the data file's folder; fix that row or leave it out."
@@ -177,6 +185,12 @@ def _groups(rows: Sequence[Row], description: str) -> list[int]:
                 f"{description}: the label of {row.origin} {found}; a label must be an integer or "
                 f"a string class name on every pair (or switch labels off with ?label= in the data "
                 f"set spec)."
+            )
+        if isinstance(label, int) and not _LABEL_RANGE[0] <= label <= _LABEL_RANGE[1]:
+            raise DatasetError(
+                f"{description}: the label of {row.origin} is {str(label)[:_SHOWN]}, which does not "
+                f"fit a 64-bit class label ({_LABEL_RANGE[0]} to {_LABEL_RANGE[1]}). Number the "
+                f"classes with small integers, or write the label as a class name string."
             )
     kinds = {type(label) for label in labels}
     if len(kinds) > 1:

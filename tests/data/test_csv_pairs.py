@@ -47,6 +47,19 @@ def test_other_columns_by_option_and_integer_labels(tmp_path: Path) -> None:
             r"image \(column 'filepath'\) of bad\.csv line 2 is ''",
         ),
         ("filepath\ttitle\tlabel\nx.png\ta\t1\ny.png\tb\tdog\n", r"mixes integer labels"),
+        (
+            f"filepath\ttitle\tlabel\nx.png\ta\t{10**30}\ny.png\tb\t2\n",
+            rf"CSV file .*bad\.csv.*: the label of bad\.csv line 2 is {10**30}, which does not fit",
+        ),
+        (
+            f"filepath\ttitle\tlabel\nx.png\ta\t1\ny.png\tb\t{-(2**63) - 1}\n",
+            r"the label of bad\.csv line 3 is -9223372036854775809, which does not fit",
+        ),
+        (
+            f"filepath\ttitle\tlabel\nx.png\ta\t1\ny.png\tb\t{'9' * 5000}\n",
+            r"bad\.csv line 3: the label 9+\.\.\. has 5000 characters, which does not fit",
+        ),
+        ("filepath\ttitle\nx\0.png\ta\ny.png\tb\n", r"bad\.csv line 2 is 'x\\x00\.png', .*NUL"),
     ],
 )
 def test_bad_csv_files_are_named(tmp_path: Path, text: str, message: str) -> None:

@@ -180,3 +180,28 @@ def test_without_pyarrow_the_error_names_the_extra(
         DatasetError, match=r"needs pyarrow.*pip install 'pytest-modgap\[parquet\]'"
     ):
         load_dataset(f"parquet:{path}")
+
+
+def test_a_nul_byte_in_an_image_path_names_the_row(tmp_path: Path) -> None:
+    path = write(tmp_path / "nul.parquet", {"image": ["a.png", "b\0.png"], "caption": ["a", "b"]})
+    with pytest.raises(
+        DatasetError, match=r"image \(column 'image'\) of nul\.parquet row 1 .*NUL byte"
+    ):
+        load_dataset(f"parquet:{path}").sample(None)
+
+
+def test_a_duplicate_column_name_is_named(tmp_path: Path) -> None:
+    table = pa.Table.from_arrays(
+        [pa.array([b"x", b"y"]), pa.array(["a", "b"]), pa.array(["c", "d"])],
+        names=["image", "caption", "caption"],
+    )
+    path = tmp_path / "dup.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(DatasetError, match=rf"Parquet file {path} has 2 columns named 'caption'"):
+        load_dataset(f"parquet:{path}")
+    unused = pa.Table.from_arrays(
+        [pa.array([b"x", b"y"]), pa.array(["a", "b"]), pa.array([1, 2]), pa.array([3, 4])],
+        names=["image", "caption", "extra", "extra"],
+    )
+    pq.write_table(unused, path)
+    assert list(load_dataset(f"parquet:{path}").sample(None).texts) == ["a", "b"]
