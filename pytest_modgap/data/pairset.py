@@ -88,6 +88,18 @@ def _surrogate_at(text: str) -> int | None:
     return None
 
 
+FINGERPRINT_SCHEME = b"pytest-modgap pairs 2\n"
+"""The first bytes ``PairSet.fingerprint`` hashes. Scheme 1 (fields without lengths) began with an
+image's ``A`` or ``F``, so no scheme-2 input equals a scheme-1 input: a cache entry keyed by an old
+fingerprint can only be served for a new one through a SHA-256 collision. Change it with the scheme."""
+
+
+def _hash_field(digest: hashlib._Hash, tag: bytes, data: bytes) -> None:
+    """``tag``, the length of ``data`` and ``data``: a stream of these reads back one way only."""
+    digest.update(b"%s%d:" % (tag, len(data)))
+    digest.update(data)
+
+
 @dataclass(frozen=True)
 class PairSet:
     """Matched pairs: ``images[i]`` is described by ``texts[i]`` (and ``texts2[i]`` when given).
@@ -246,31 +258,31 @@ class PairSet:
     def fingerprint(self) -> str:
         """A SHA-256 over the content of every pair (image bytes, texts, groups), for cache keys.
 
-        An image file and the same bytes inside a shard or a Parquet row hash alike (``F``, the
-        byte count, the bytes): the same pairs in any format share cache entries, and a member
-        rewritten in place (same size, mtime kept) is a new key. Only this set's pairs are read:
-        after ``sample`` that is the sampled members, never the whole set.
+        Every field is hashed with its length (``_hash_field``), so no caption can end in bytes
+        that read as the next field: a caption ``"a\\x021"`` without labels once hashed like ``"a"``
+        labelled 1, and the cache served one set's vectors for the other. An image file and the
+        same bytes inside a shard or a Parquet row hash alike: the same pairs in any format share
+        cache entries, and a member rewritten in place (same size, mtime kept) is a new key. Only
+        this set's pairs are read: after ``sample`` that is the sampled members, never the whole
+        set.
         """
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(FINGERPRINT_SCHEME)
         for i, image in enumerate(self.images):
             if isinstance(image, np.ndarray):
-                digest.update(b"A")
-                digest.update(str(image.shape).encode())
-                digest.update(np.ascontiguousarray(image).tobytes())
+                _hash_field(digest, b"S", f"{image.dtype.str}{image.shape}".encode())
+                _hash_field(digest, b"A", np.ascontiguousarray(image).tobytes())
             else:
-                data = self._image_bytes(i, image)
-                digest.update(b"F%d:" % len(data))
-                digest.update(data)
-            digest.update(b"\x00" + self.texts[i].encode())
+                _hash_field(digest, b"F", self._image_bytes(i, image))
+            _hash_field(digest, b"T", self.texts[i].encode())
             if self.texts2 is not None:
-                digest.update(b"\x01" + self.texts2[i].encode())
+                _hash_field(digest, b"U", self.texts2[i].encode())
             if self.groups is not None:
-                digest.update(b"\x02" + str(int(self.groups[i])).encode())
+                _hash_field(digest, b"G", str(int(self.groups[i])).encode())
             if self.extra_texts is not None:
                 for text in self.extra_texts[i]:
-                    digest.update(b"\x03" + text.encode())
+                    _hash_field(digest, b"E", text.encode())
         for text in self.class_texts or ():
-            digest.update(b"\x04" + text.encode())
+            _hash_field(digest, b"C", text.encode())
         return digest.hexdigest()
 
     def _image_bytes(self, index: int, image: Path | EncodedImage) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,57 @@ def test_more_samples_than_pairs_is_refused_with_both_numbers() -> None:
     message = str(info.value)
     assert "samples=1000 asks for more pairs than data set 'toy' holds (30)" in message
     assert "--modgap-samples" in message and "at most 30" in message
+
+
+def scheme_1_fingerprint(pairs: PairSet) -> str:
+    """The fingerprint before issue 20: fields joined by one tag byte, without their lengths."""
+    digest = hashlib.sha256()
+    for i, image in enumerate(pairs.images):
+        assert isinstance(image, np.ndarray)
+        digest.update(b"A" + str(image.shape).encode() + image.tobytes())
+        digest.update(b"\x00" + pairs.texts[i].encode())
+        if pairs.texts2 is not None:
+            digest.update(b"\x01" + pairs.texts2[i].encode())
+        if pairs.groups is not None:
+            digest.update(b"\x02" + str(int(pairs.groups[i])).encode())
+        for text in pairs.extra_texts[i] if pairs.extra_texts is not None else ():
+            digest.update(b"\x03" + text.encode())
+    for text in pairs.class_texts or ():
+        digest.update(b"\x04" + text.encode())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("columns", "other"),
+    [
+        ({"texts": ["a\x021", "b\x022"]}, {"texts": ["a", "b"], "groups": [1, 2]}),
+        ({"texts": ["a\x01x", "b\x01y"]}, {"texts": ["a", "b"], "texts2": ["x", "y"]}),
+        ({"texts": ["a\x03x", "b"]}, {"texts": ["a", "b"], "extra_texts": [["x"], []]}),
+        ({"extra_texts": [["x\x03y"], []]}, {"extra_texts": [["x", "y"], []]}),
+        ({"texts": ["a", "b\x04p"]}, {"texts": ["a", "b"], "class_texts": ["p"]}),
+    ],
+)
+def test_captions_holding_a_separator_do_not_fingerprint_as_another_column(
+    columns: dict[str, object], other: dict[str, object]
+) -> None:
+    one, two = pairs(2, **columns), pairs(2, **other)
+    assert scheme_1_fingerprint(one) == scheme_1_fingerprint(two), "the collision of issue 20"
+    assert one.fingerprint() != two.fingerprint(), "two sets' vectors would share a cache entry"
+
+
+def test_no_fingerprint_equals_an_old_scheme_one() -> None:
+    """A cache entry keyed by a scheme-1 fingerprint is never served under the new scheme (whose
+    hashed bytes start with a tag that scheme 1's never did): not for the same pairs, not for
+    pairs that collided under scheme 1."""
+    collided = pairs(2, texts=["a\x021", "b\x022"]), pairs(2, texts=["a", "b"], groups=[1, 2])
+    new = {one.fingerprint() for one in collided}
+    assert new.isdisjoint(scheme_1_fingerprint(one) for one in collided)
+
+
+def test_image_bytes_do_not_run_on_into_the_caption() -> None:
+    """Six zero bytes of a uint16 image then caption "a" were the bytes of three zero bytes of a
+    uint8 image then a caption of three NULs and "a"."""
+    wide = PairSet("toy", [np.zeros((1, 1, 3), np.uint16)] * 2, ["a", "b"])
+    narrow = PairSet("toy", [np.zeros((1, 1, 3), np.uint8)] * 2, ["\0\0\0a", "\0\0\0b"])
+    assert scheme_1_fingerprint(wide) == scheme_1_fingerprint(narrow), "the collision"
+    assert wide.fingerprint() != narrow.fingerprint()
