@@ -18,12 +18,20 @@ _RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?")
 _DIGITS = re.compile(r"(\d+)")
 
 
-def natural_key(path: Path | str) -> tuple[tuple[int, int | str], ...]:
+def natural_key(path: Path | str) -> tuple[tuple[tuple[int, int | str], ...], str]:
     """Sort key that orders ``shard-2`` before ``shard-10`` (and ``shard-002`` before ``shard-010``
-    as plain sorting does): digit runs compare as numbers."""
-    return tuple(
-        (0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(str(path)) if part
+    as plain sorting does): digit runs compare as numbers. Names whose numbers are equal
+    (``s-1``, ``s-01``, ``s-001``) are then ordered by the full name, so that no order is left to
+    chance (a set's hash order changes with PYTHONHASHSEED, and the sample with it)."""
+    name = str(path)
+    # split() puts the digit runs at odd places; str.isdigit() would also take "²", which int()
+    # refuses.
+    runs = tuple(
+        (0, int(part)) if place % 2 else (1, part)
+        for place, part in enumerate(_DIGITS.split(name))
+        if part
     )
+    return runs, name
 
 
 def expand_braces(pattern: str) -> list[str]:

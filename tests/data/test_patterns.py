@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,11 @@ def test_natural_order_sorts_numbers_by_value(numbers: list[int]) -> None:
     assert sorted(names, key=natural_key) == [f"shard-{n}.tar" for n in sorted(numbers)]
 
 
+def test_natural_order_takes_other_digits_as_text() -> None:
+    names = ["s-2²1.tar", "s-10.tar", "s-2.tar", "s-١٢.tar"]
+    assert sorted(names, key=natural_key) == ["s-2.tar", "s-2²1.tar", "s-10.tar", "s-١٢.tar"]
+
+
 def test_files_from_folders_globs_and_ranges(tmp_path: Path) -> None:
     for name in ("b-10.tar", "b-2.tar", "b-1.tar", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
@@ -66,3 +74,30 @@ def test_a_missing_shard_or_an_empty_match_is_named(tmp_path: Path) -> None:
         expand_files(f"{tmp_path}/s-{{0..1}}.tar", "wds", (".tar",))
     with pytest.raises(DatasetError, match=r"parquet:.*\*\.parquet matches no \.parquet file"):
         expand_files(f"{tmp_path}/*.parquet", "parquet", (".parquet",))
+
+
+ORDER_SCRIPT = """
+import sys
+from pytest_modgap.data.patterns import expand_files
+print(" ".join(path.name for path in expand_files(sys.argv[1], "wds", (".tar",))))
+"""
+
+
+def test_names_that_tie_in_natural_order_keep_one_order_under_every_hash_seed(
+    tmp_path: Path,
+) -> None:
+    """s-1, s-01 and s-001 are all shard 1: the full name breaks the tie, not the hash order of a
+    set, so the sample and the metrics do not change with PYTHONHASHSEED."""
+    for name in ("s-1.tar", "s-01.tar", "s-001.tar"):
+        (tmp_path / name).write_bytes(b"")
+    orders = {
+        subprocess.run(
+            [sys.executable, "-c", ORDER_SCRIPT, str(tmp_path)],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in range(4)
+    }
+    assert orders == {"s-001.tar s-01.tar s-1.tar"}
