@@ -1,0 +1,130 @@
+"""Arguments the ``modgap`` commands share: the parser, value types, spec help and output checks.
+
+One definition per option, so that ``measure`` and ``embed`` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pytest_modgap.errors import ModgapError
+
+SPECS_HELP = """\
+model specs: a Hugging Face id or local directory (name@revision pins a revision), module:factory,
+  or embeddings:file.npz. Default: the shipped reference model (a tiny CLIP trained offline).
+data set specs: shapes (built in, the default), flickr8k:DIR, flickr30k:DIR, coco:DIR, cifar100:DIR,
+  jsonl:FILE or any FILE.jsonl.
+"""
+
+Commands = Any
+"""The object ``add_subparsers`` returns (argparse does not name its type publicly)."""
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help in 100 columns with room for the command names, descriptions kept as written."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=28, width=100)
+
+
+class UsageError(Exception):
+    """A command line argparse rejects: reported as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``modgap: error: ...`` and a pointer to ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def dims(text: str) -> list[int]:
+    """``128,256`` -> [128, 256]."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of dimensions, e.g. 128,256"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: dimensions must be positive integers")
+    return values
+
+
+def samples(text: str) -> int | None:
+    """``--samples``: a number of random pairs, or ``all`` (None) for every pair of the data set."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of pairs: give an integer such as 1000, or 'all'"
+        ) from None
+
+
+def tolerance(text: str) -> float:
+    """A tolerance: a finite number >= 0 (NaN or infinity would pass every metric, a negative
+    value fail every one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0.0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a tolerance: give a finite number >= 0, the absolute change a metric "
+            f"may make, e.g. 0.01"
+        )
+    return value
+
+
+def add_model_and_data(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--dataset``: what to embed, and with which model."""
+    parser.add_argument("--model", help="model spec (default: the shipped reference model)")
+    parser.add_argument("--dataset", default="shapes", help="data set spec (default: shapes)")
+
+
+def add_encoding(parser: argparse.ArgumentParser, *, device_help: str, batch_help: str) -> None:
+    """How the model runs: device, dtype, batch size and whether its own code may run."""
+    parser.add_argument("--device", help=device_help)
+    parser.add_argument("--dtype", help="float32, bfloat16, float16 (default: bf16 on cuda)")
+    parser.add_argument("--batch-size", type=int, help=batch_help)
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow the model's own code (jina models)"
+    )
+
+
+def add_ray_address(parser: argparse.ArgumentParser) -> None:
+    """``--ray-address``: embed on a Ray cluster instead of this machine."""
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="embed on a Ray cluster: local, auto or ray://HOST:PORT (needs the [ray] extra)",
+    )
+
+
+def check_outputs(**paths: str | None) -> None:
+    """A ModgapError naming the option when an output path cannot be written: found before the
+    models are loaded, not after the work. Keyword names are option names (``report_dir``)."""
+    from pytest_modgap.gate.outputs import file_problem, folder_problem
+
+    for option, given in paths.items():
+        if given is None:
+            continue
+        path = Path(given)
+        problem = folder_problem(path) if option.endswith("_dir") else file_problem(path)
+        if problem is not None:
+            flag = "--" + option.replace("_", "-")
+            raise ModgapError(
+                f"{flag} {given}: {problem}. Give a path this user can write (missing folders "
+                f"are created)."
+            )
+
+
+def model_label(spec: str, role: str | None = None) -> str:
+    """A short name for figures and tables: a local directory's name, else the spec itself."""
+    label = Path(spec).name if Path(spec).is_dir() else spec
+    return f"{role}: {label}" if role else label

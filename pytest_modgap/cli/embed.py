@@ -1,0 +1,91 @@
+"""``modgap embed``: embed a whole data set (locally or on a Ray cluster) into a folder of shards.
+
+``modgap measure --model embeddings:DIR`` measures the folder later.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pytest_modgap.cli.arguments import (
+    Commands,
+    Formatter,
+    add_encoding,
+    add_model_and_data,
+    add_ray_address,
+    samples,
+)
+
+_EPILOG = """\
+The folder holds manifest.json (model, data set, counts, every shard's SHA-256), pairs.npz (which
+caption row belongs to which pair) and image-*.npz / text-*.npz shards of at most 65,536 vectors.
+It appears whole or not at all. With a Ray address, every node must read the data set and the model
+at the same paths (a shared folder), and have pytest-modgap[ray] installed.
+
+example:
+  modgap embed --model ./checkpoints/release-7 --dataset wds:/data/laion/{00000..00999}.tar \\
+      --ray-address ray://head:10001 --out /data/embeddings/release-7
+  modgap measure --model embeddings:/data/embeddings/release-7 --samples all
+"""
+
+
+def add_parser(commands: Commands) -> None:
+    """Declare ``modgap embed`` and its options."""
+    embed = commands.add_parser(
+        "embed",
+        help="embed a whole data set (on a Ray cluster) into a folder of shards",
+        description="Embed every pair of a data set (or --samples of them) and write the image\n"
+        "and caption vectors as sharded .npz files with a manifest into a new folder; measure\n"
+        "them later with --model embeddings:DIR. With --ray-address the pairs are decoded and\n"
+        "embedded across a Ray cluster and the shards written as batches arrive.",
+        formatter_class=Formatter,
+        epilog=_EPILOG,
+    )
+    add_model_and_data(embed)
+    embed.add_argument("--out", required=True, metavar="DIR", help="new (or empty) folder to write")
+    embed.add_argument(
+        "--samples", type=samples, default=None, help="random pairs (default: all of them)"
+    )
+    embed.add_argument("--seed", type=int, default=0, help="sampling seed")
+    add_ray_address(embed)
+    add_encoding(
+        embed,
+        device_help="cpu or cuda (default: the cluster's GPUs when it has some)",
+        batch_help="images or texts per replica call",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Embed the sampled pairs into ``--out`` and say how to measure them."""
+    from pytest_modgap import __version__
+    from pytest_modgap.data.specs import load_dataset
+    from pytest_modgap.embedding.measurement import load_model
+    from pytest_modgap.embedding.ray_embed import embed_to_folder
+    from pytest_modgap.models.sharded import check_output_folder
+    from pytest_modgap.reference import reference_model_dir
+
+    out = Path(args.out)
+    check_output_folder(out)
+    model_spec = args.model or str(reference_model_dir("reference"))
+    loaded = load_model(
+        model_spec,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        trust_remote_code=args.trust_remote_code,
+        lazy=True,  # with a Ray address only the replicas load it
+    )
+    pairs = load_dataset(args.dataset).sample(args.samples, args.seed)
+    metadata = {
+        "model": model_spec,
+        "dataset": args.dataset,
+        "samples": args.samples,
+        "seed": args.seed,
+        "ray_address": args.ray_address,
+        "pytest_modgap": __version__,
+    }
+    embed_to_folder(loaded, pairs, out, address=args.ray_address, metadata=metadata)
+    print(f"embedded {len(pairs)} pairs of {args.dataset} with {model_spec} into {out}")
+    print(f"measure them with: modgap measure --model embeddings:{out} --samples all")
+    return 0
