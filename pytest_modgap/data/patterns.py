@@ -115,21 +115,27 @@ def expand_files(pattern: str, loader: str, suffixes: Sequence[str]) -> list[Pat
     """The files ``pattern`` names, deduplicated, in natural name order.
 
     ``pattern`` is a file, a folder (its files ending in one of ``suffixes``), or a brace and / or
-    glob pattern (``~`` expanded). A name without glob characters must exist; a pattern that
-    matches nothing is a DatasetError naming the spec ``loader:pattern``.
+    glob pattern (``~`` expanded). A name without glob characters must exist, and a folder it names
+    must hold such files; a folder named like such a file (``x.tar/``) must hold some too, however
+    it was found. Either would otherwise drop out of the set unseen. A pattern that matches
+    nothing is a DatasetError naming the spec ``loader:pattern``.
     """
     found: set[Path] = set()
+    spec = f"{loader}:{pattern}"
     for name in expand_braces(str(Path(pattern).expanduser()) if pattern else pattern):
         if glob.has_magic(name):
             matches = [Path(match) for match in glob.glob(name)]
             found.update(path for path in matches if path.is_file())
             found.update(
-                file for path in matches if path.is_dir() for file in _files_in(path, suffixes)
+                file
+                for path in matches
+                if path.is_dir()
+                for file in _folder_files(path, spec, suffixes, named=False)
             )
             continue
         path = Path(name)
         if path.is_dir():
-            found.update(_files_in(path, suffixes))
+            found.update(_folder_files(path, spec, suffixes, named=True))
         elif path.is_file():
             found.add(path)
         else:
@@ -147,9 +153,26 @@ def expand_files(pattern: str, loader: str, suffixes: Sequence[str]) -> list[Pat
     return sorted(found, key=natural_key)
 
 
-def _files_in(folder: Path, suffixes: Sequence[str]) -> list[Path]:
-    return [
+def _folder_files(folder: Path, spec: str, suffixes: Sequence[str], *, named: bool) -> list[Path]:
+    """The files in ``folder`` ending in one of ``suffixes``; a DatasetError when there are none
+    and the folder was ``named`` by the pattern or is named like such a file."""
+    files = [
         path
         for path in folder.iterdir()
         if path.is_file() and path.name.lower().endswith(tuple(suffixes))
     ]
+    if files:
+        return files
+    wanted = " or ".join(suffixes)
+    if folder.name.lower().endswith(tuple(suffixes)):
+        raise DatasetError(
+            f"Data set spec {spec} names {folder}, which is a folder, not a {wanted} file, and "
+            f"holds no {wanted} file. Point the pattern at the files (rename or remove the "
+            f"folder if a file of that name is what should be there)."
+        )
+    if named:
+        raise DatasetError(
+            f"Data set spec {spec} names the folder {folder}, which holds no {wanted} file. Check "
+            f"the path, or leave the folder out of the pattern."
+        )
+    return []

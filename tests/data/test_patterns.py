@@ -101,3 +101,31 @@ def test_names_that_tie_in_natural_order_keep_one_order_under_every_hash_seed(
         for seed in range(4)
     }
     assert orders == {"s-001.tar s-01.tar s-1.tar"}
+
+
+def test_a_folder_named_like_a_shard_is_refused_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "s-0.tar").write_bytes(b"")
+    (tmp_path / "s-1.tar").mkdir()
+    (tmp_path / "s-1.tar" / "notes.txt").write_bytes(b"")
+    for pattern in (f"{tmp_path}/s-{{0..1}}.tar", f"{tmp_path}/s-*.tar", f"{tmp_path}/s-1.tar"):
+        with pytest.raises(
+            DatasetError, match=r"names .*s-1\.tar, which is a folder, not a \.tar file"
+        ):
+            expand_files(pattern, "wds", (".tar",))
+
+
+def test_a_named_folder_without_matching_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a" / "x.tar").parent.mkdir()
+    (tmp_path / "a" / "x.tar").write_bytes(b"")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.parquet").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"wds:.*names the folder .*b, which holds no \.tar"):
+        expand_files(f"{tmp_path}/{{a,b}}", "wds", (".tar",))
+    # A folder found by a glob may hold no shard: only what the pattern names must.
+    assert expand_files(f"{tmp_path}/*", "wds", (".tar",)) == [tmp_path / "a" / "x.tar"]
+    # A Spark-style folder named like a file is read as a folder when it holds such files.
+    (tmp_path / "t.parquet").mkdir()
+    (tmp_path / "t.parquet" / "part-0.parquet").write_bytes(b"")
+    assert expand_files(f"{tmp_path}/t.parquet", "parquet", (".parquet",)) == [
+        tmp_path / "t.parquet" / "part-0.parquet"
+    ]
