@@ -94,7 +94,8 @@ def measure_embeddings(
     ``retrieval=False`` leaves the recalls out (for class-prompt captions, which many images
     share). ``class_embeddings``: (C, d) or (C, T, d) embeddings of each class's prompt templates
     for zero-shot classification; ``groups[i]`` is then pair i's class, a row of it. ``slices``:
-    an optional label per pair (str or int); each label with at least ``SLICE_MIN_PAIRS`` pairs
+    an optional label per pair (str or int; a str and an int that read alike, ``"1"`` and ``1``,
+    are refused); each label with at least ``SLICE_MIN_PAIRS`` pairs
     gets its own Report in ``Report.slices``, measured on its pairs alone. ``ci``: the interval
     level (``None``: no intervals); ``n_boot`` resamples of the pairs with ``seed``. Tensors are
     processed on their own device (CUDA included).
@@ -196,13 +197,33 @@ def _numpy(value: Any) -> Any:
 
 
 def _slice_labels(slices: Any, n: int) -> np.ndarray:
-    """One str label per pair."""
+    """One str label per pair: the name each slice goes by in the report, its JSON and YAML."""
     labels = np.asarray(_numpy(slices), dtype=object)
     if labels.shape != (n,):
         raise ModgapInputError(
             f"slices: has shape {labels.shape}; expected one label per pair, shape ({n},)."
         )
-    return np.asarray([str(label) for label in labels], dtype=object)
+    names = [str(label) for label in labels]
+    _refuse_look_alikes(labels, names)
+    return np.asarray(names, dtype=object)
+
+
+def _refuse_look_alikes(labels: np.ndarray, names: list[str]) -> None:
+    """A ModgapInputError when a string label and a label of another type read alike (``"1"`` and
+    ``1``): as one slice they would mix two populations; as two, the report could not tell them
+    apart. Mixed types are almost surely a data bug (a JSON file writing ``1`` on some lines and
+    ``"1"`` on others), so the user picks one."""
+    strings = {name for label, name in zip(labels, names, strict=True) if isinstance(label, str)}
+    if not strings or len(strings) == len(names):
+        return
+    for label, name in zip(labels, names, strict=True):
+        if name in strings and not isinstance(label, str):
+            raise ModgapInputError(
+                f"slices: the labels {label!r} ({type(label).__name__}) and {name!r} (str) both "
+                f"read as {name!r}, the name a slice goes by in reports and baselines, so their "
+                f"pairs cannot be told apart. Give every slice label as one type: all strings or "
+                f"all integers."
+            )
 
 
 def _slice_reports(

@@ -86,3 +86,18 @@ def test_integer_slice_labels_and_a_bad_shape() -> None:
     assert list(report.slices) == ["0", "1"]
     with pytest.raises(ModgapInputError, match="one label per pair"):
         measure_embeddings(image, text, slices=numbers[:5], ci=None)
+
+
+def test_labels_of_two_types_that_read_alike_are_refused_not_merged() -> None:
+    """1 and "1" would both be the slice "1" in the report: refused, naming both."""
+    image, text, _, _, _ = sliced_pairs(4)
+    mixed = np.array([1] * 60 + ["1"] * 50, dtype=object)
+    with pytest.raises(
+        ModgapInputError, match=r"slices: the labels 1 \(int\) and '1' \(str\) both read as '1'"
+    ):
+        measure_embeddings(image, text, slices=mixed, ci=None)
+    # Equal values of several types are one label; other mixes that read apart are two.
+    same = np.array([1] * 60 + [np.int64(1)] * 50, dtype=object)
+    assert list(measure_embeddings(image, text, slices=same, ci=None).slices) == ["1"]
+    apart = np.array([1] * 60 + ["b"] * 50, dtype=object)
+    assert list(measure_embeddings(image, text, slices=apart, ci=None).slices) == ["1", "b"]
