@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+if sys.platform != "win32":
+    import fcntl
 
 
 @contextmanager
@@ -22,8 +27,11 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     readers see the old file or the new one, never a mix.
 
     The temp file lives in the target's folder because ``os.replace`` is atomic only within one file
-    system.
+    system. A ``path`` that is a symlink is written where it points (the link stays a link, and
+    the shared file it names gets the new content).
     """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the old file's permissions, else rw-r--r--: mkstemp's private 0600 would surprise a team
     # that commits its baselines or publishes its reports.
@@ -52,9 +60,51 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def remove_orphaned_temp_files(folder: Path, targets: str, older_than_s: float) -> list[Path]:
+def locked_temp_folder(target: Path) -> tuple[Path, int]:
+    """A new folder ``.<target name>.<random>.tmp`` beside ``target``, to fill and then rename to
+    ``target``, and an open descriptor holding an exclusive flock on it.
+
+    The OS drops the lock when its holder dies (SIGKILL too), so ``remove_orphaned_temp_files``
+    with ``folders=True`` removes a killed writer's folder but never a live one, however long the
+    writer goes without writing (it may embed for hours before its first shard). Close the
+    descriptor after renaming or removing the folder. Without flock (Windows, some network file
+    systems) the descriptor is -1 and the folder is never swept.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    if sys.platform == "win32":
+        return temp, -1
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # new and young: no sweeper takes it first
+    except OSError:  # a file system without flock (some network mounts): as on Windows
+        os.close(fd)
+        return temp, -1
+    return temp, fd
+
+
+def _remove_unlocked_folder(path: str) -> bool:
+    """Remove the folder ``path`` if no live process holds its flock (``locked_temp_folder``)."""
+    if sys.platform == "win32":
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its writer is alive (or flock cannot tell: keep it)
+            return False
+        shutil.rmtree(path)
+        return True
+    finally:
+        os.close(fd)
+
+
+def remove_orphaned_temp_files(
+    folder: Path, targets: str, older_than_s: float, *, folders: bool = False
+) -> list[Path]:
     """Delete the temp files ``atomic_writer`` left in ``folder`` for targets whose name matches the
-    regular expression ``targets``, when last written more than ``older_than_s`` seconds ago.
+    regular expression ``targets``, when last written more than ``older_than_s`` seconds ago; with
+    ``folders``, also the temp folders of ``locked_temp_folder`` whose writer is gone (no lock).
 
     A killed writer (SIGKILL, power loss) leaves its ``.<target>.<random>.tmp`` behind. A live
     writer's file is younger, since every write moves its mtime; should a writer stall longer than
@@ -73,8 +123,12 @@ def remove_orphaned_temp_files(folder: Path, targets: str, older_than_s: float) 
     for entry in entries:
         try:
             info = entry.stat(follow_symlinks=False)
-            if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+            if info.st_mtime >= cutoff:
+                continue
+            if stat.S_ISREG(info.st_mode):
                 os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            elif folders and stat.S_ISDIR(info.st_mode) and _remove_unlocked_folder(entry.path):
                 removed.append(Path(entry.path))
         except OSError:  # removed by another process meanwhile, or not ours to remove
             continue

@@ -10,8 +10,9 @@ their batches when they do), each with its row number. Layout::
     DIR/image-00000.npz    rows (k,) int64 pair numbers, vectors (k, d) float32
     DIR/text-00000.npz     rows (k,) int64 text numbers (distinct captions), vectors (k, d)
 
-The folder appears whole or not at all: shards are written into a hidden sibling folder that is
-renamed into place once every image and every text has exactly one row.
+The folder appears whole or not at all: shards are written into a hidden sibling folder
+(``.DIR.<random>.tmp``, locked while its writer lives) that is renamed into place once every image
+and every text has exactly one row; the next writer of DIR removes one that a killed run left.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from pytest_modgap.atomic import locked_temp_folder, remove_orphaned_temp_files
 from pytest_modgap.errors import EncoderError
 
 FORMAT = "pytest-modgap-embeddings/1"
@@ -35,6 +37,10 @@ MANIFEST = "manifest.json"
 PAIRS = "pairs.npz"
 DEFAULT_SHARD_ROWS = 65536
 """Rows per shard file: 256 MiB of float32 vectors at d = 1,024."""
+
+ORPHAN_AGE_S = 60.0
+"""A hidden temp folder older than this whose writer holds no lock on it was left by a killed
+``modgap embed``: the next writer of the same output removes it."""
 
 Kind = Literal["image", "text"]
 _KINDS: tuple[Kind, ...] = ("image", "text")
@@ -79,7 +85,10 @@ class ShardedEmbeddingsWriter:
         self._shards: list[dict[str, Any]] = []
         self._dim: int | None = None
         folder.parent.mkdir(parents=True, exist_ok=True)
-        self._temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        remove_orphaned_temp_files(
+            folder.parent, re.escape(folder.name), ORPHAN_AGE_S, folders=True
+        )
+        self._temp, self._lock = locked_temp_folder(folder)
         os.chmod(self._temp, 0o755)  # mkdtemp's private 0700 would hide the folder from a team
 
     def __enter__(self) -> ShardedEmbeddingsWriter:
@@ -154,11 +163,19 @@ class ShardedEmbeddingsWriter:
         except BaseException:
             self.abort()
             raise
+        self._release()
         return self.folder
 
     def abort(self) -> None:
         """Remove the unfinished folder."""
         shutil.rmtree(self._temp, ignore_errors=True)
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of the temp folder's lock (``locked_temp_folder``), once."""
+        if self._lock >= 0:
+            os.close(self._lock)
+            self._lock = -1
 
     def _flush(self, kind: Kind, *, whole_shards_only: bool = False) -> None:
         """Write the pending rows of ``kind`` as shards of ``shard_rows``; with
@@ -224,6 +241,7 @@ def read_sharded(
     in the manifest, and every row present exactly once; anything else is an EncoderError naming
     the file and the fix."""
     manifest = _read_manifest(folder, spec)
+    _check_counts_fit_shards(folder, spec, manifest)
     n_pairs, n_texts, dim = manifest["pairs"], manifest["texts"], manifest["dim"]
     arrays = {
         "image": np.empty((n_pairs, dim), np.float32),
@@ -280,6 +298,7 @@ def _read_manifest(folder: Path, spec: str) -> dict[str, Any]:
         isinstance(shard, dict)
         and shard.get("kind") in _KINDS
         and isinstance(shard.get("rows"), int)
+        and shard["rows"] >= 0
         and _safe_name(shard.get("file"))
         and isinstance(shard.get("sha256"), str)
         for shard in shards
@@ -295,6 +314,43 @@ def _read_manifest(folder: Path, spec: str) -> dict[str, Any]:
     if manifest["pairs"] < 2:
         raise _error(folder, spec, "it holds fewer than 2 pairs; the metrics need at least 2")
     return manifest
+
+
+def _check_counts_fit_shards(folder: Path, spec: str, manifest: Mapping[str, Any]) -> None:
+    """The manifest's counts agree with its shards, and every shard's file is large enough for
+    the rows it claims, before the vectors are allocated from those counts: a hand-edited
+    manifest ("pairs": 100000000000) must be an error, not a terabyte allocation.
+
+    A shard of ``rows`` vectors of ``dim`` values takes at least one byte per value on disk
+    (the writer stores float32, four), so the file sizes bound what reading can allocate.
+    """
+    dim = manifest["dim"]
+    for kind, count in (("image", "pairs"), ("text", "texts")):
+        held = sum(shard["rows"] for shard in manifest["shards"] if shard["kind"] == kind)
+        claimed = manifest[count]
+        if held != claimed:
+            missing = f"{claimed - held} {kind} rows are in no shard: " if held < claimed else ""
+            extra = "" if held < claimed else " (a shard that repeats rows of another shard?)"
+            raise _error(
+                folder,
+                spec,
+                f"{missing}{MANIFEST} says {claimed} {count}, but its {kind} shards hold "
+                f"{held}{extra}",
+            )
+    for shard in manifest["shards"]:
+        try:
+            size = (folder / shard["file"]).stat().st_size
+        except OSError as exc:
+            raise _error(
+                folder, spec, f"{shard['file']} cannot be read ({exc.strerror or exc})"
+            ) from exc
+        if shard["rows"] * dim > size:
+            raise _error(
+                folder,
+                spec,
+                f"shard {shard['file']} is {size} bytes, too small for {shard['rows']} rows of "
+                f"{dim} values (the manifest's counts were changed after it was written)",
+            )
 
 
 def _safe_name(name: object) -> bool:

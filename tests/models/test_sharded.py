@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +15,7 @@ import pytest
 
 from pytest_modgap.errors import EncoderError
 from pytest_modgap.models.precomputed import PrecomputedEmbeddings
-from pytest_modgap.models.sharded import ShardedEmbeddingsWriter, read_sharded
+from pytest_modgap.models.sharded import ORPHAN_AGE_S, ShardedEmbeddingsWriter, read_sharded
 
 DIM = 3
 
@@ -331,3 +335,92 @@ def test_every_shard_but_the_last_of_each_kind_holds_exactly_shard_rows(tmp_path
     assert sizes == {"image": [2, 2, 2, 1], "text": [2, 2, 1]}
     image, *_ = read_sharded(tmp_path / "out", "embeddings:out")
     np.testing.assert_array_equal(image, data["image"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("pairs", 10**11, r"manifest\.json says 100000000000 pairs, but its image shards hold 7"),
+        ("texts", 10**11, r"manifest\.json says 100000000000 texts, but its text shards hold 5"),
+        ("dim", 10**9, r"shard image-00000\.npz is \d+ bytes, too small for 3 rows of 10+ values"),
+    ],
+)
+def test_a_manifest_whose_counts_the_shards_cannot_hold_is_refused_before_allocating(
+    tmp_path: Path, field: str, value: int, problem: str
+) -> None:
+    folder = write_folder(tmp_path / "out", rows_and_vectors())
+    manifest = manifest_of(folder)
+    manifest[field] = value
+    rewrite_manifest(folder, manifest)
+    with pytest.raises(EncoderError, match=problem):
+        read_sharded(folder, "embeddings:x")
+
+
+def test_a_manifest_whose_shard_claims_more_rows_than_its_file_holds_is_refused(
+    tmp_path: Path,
+) -> None:
+    folder = write_folder(tmp_path / "out", rows_and_vectors())
+    manifest = manifest_of(folder)
+    shards = manifest["shards"]
+    assert isinstance(shards, list)
+    image_shards = [shard for shard in shards if shard["kind"] == "image"]
+    added = 10**11
+    image_shards[0]["rows"] += added
+    manifest["pairs"] = 7 + added
+    rewrite_manifest(folder, manifest)
+    with pytest.raises(EncoderError, match=r"too small for 100000000003 rows of 3 values"):
+        read_sharded(folder, "embeddings:x")
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+import numpy as np
+from pytest_modgap.models.sharded import ShardedEmbeddingsWriter
+writer = ShardedEmbeddingsWriter(
+    Path(sys.argv[1]), text_index=np.arange(4), n_texts=4, shard_rows=2
+)
+writer.add("image", np.arange(4), np.ones((4, 3), np.float32))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def age(path: Path, seconds: float) -> None:
+    """Move ``path``'s modification time ``seconds`` into the past."""
+    stamp = path.stat().st_mtime - seconds
+    os.utime(path, (stamp, stamp))
+
+
+def test_the_folder_of_a_killed_writer_is_swept_by_the_next_writer_of_that_out(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(out)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    (orphan,) = tmp_path.iterdir()
+    assert orphan.name.startswith(".out.") and any(orphan.iterdir())
+    other = tmp_path / ".other.abc123.tmp"
+    other.mkdir()
+    for path in (orphan, other):
+        age(path, 2 * ORPHAN_AGE_S)
+    data = rows_and_vectors()
+    write_folder(out, data)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".other.abc123.tmp", "out"]
+
+
+def test_a_live_writers_folder_is_never_swept_however_old(tmp_path: Path) -> None:
+    data = rows_and_vectors()
+    out = tmp_path / "out"
+    live = writer_for(out, data)
+    live.add("image", np.arange(7), data["image"])
+    (temp,) = tmp_path.iterdir()
+    age(temp, 10 * ORPHAN_AGE_S)
+    young = tmp_path / ".out.young12.tmp"
+    young.mkdir()
+    with pytest.raises(EncoderError, match="never arrived"):
+        with writer_for(out, data):
+            pass
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([temp.name, young.name])
+    live.add("text", np.arange(5), data["texts"])
+    live.close()
+    np.testing.assert_array_equal(read_sharded(out, "embeddings:x")[0], data["image"])
