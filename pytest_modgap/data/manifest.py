@@ -65,7 +65,9 @@ def load_manifest(path: Path) -> PairSet:
             f"{_EXAMPLE}; check the path in the data set spec (jsonl:<file>)."
         )
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # Only "\n" ends a line (text mode turns "\r\n" into "\n"): splitlines() would also split
+        # at U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves in captions.
+        lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(
             f"Cannot read manifest {path}: {exc}. Save it as UTF-8 text, one JSON object per line."

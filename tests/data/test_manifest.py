@@ -206,6 +206,35 @@ def test_not_utf8(tmp_path: Path) -> None:
         load_manifest(path)
 
 
+def test_captions_holding_unicode_line_breaks_load_as_json_dumps_wrote_them(
+    tmp_path: Path,
+) -> None:
+    """json.dumps(ensure_ascii=False) writes U+2028, U+2029 and U+0085 as they are; only "\\n"
+    ends a JSONL line (and "\\r\\n": a file saved on Windows)."""
+    captions = ["a\u2028b", "c\u0085d", "e\u2029f"]
+    records = [{"image": f"img/{i}.png", "text": text} for i, text in enumerate(captions)]
+    path = write_manifest(tmp_path, [json.dumps(r, ensure_ascii=False) for r in records])
+    pairs = load_manifest(path)
+    assert list(pairs.texts) == captions
+    assert list(pairs.origins or []) == ["m.jsonl line 1", "m.jsonl line 2", "m.jsonl line 3"]
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert list(load_manifest(path).texts) == captions
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    captions=st.lists(
+        st.text(st.characters(exclude_categories=["Cs"]), min_size=1), min_size=2, max_size=3
+    )
+)
+def test_any_caption_json_dumps_writes_loads_back(tmp_path: Path, captions: list[str]) -> None:
+    records = [{"image": "img/0.png", "text": text} for text in captions]
+    path = write_manifest(tmp_path, [json.dumps(r, ensure_ascii=False) for r in records], images=1)
+    assert list(load_manifest(path).texts) == captions
+
+
 # Fuzzing: whatever a manifest holds, only DatasetError (a ModgapError) may escape loading it and
 # fingerprinting the pairs (which reads every image and encodes every caption, as the cache does).
 
