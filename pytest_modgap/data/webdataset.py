@@ -114,12 +114,14 @@ class WebDatasetPairs(IndexedPairs):
     def __init__(self, pattern: str, fields: FieldNames | None = None) -> None:
         fields = fields or FieldNames()
         self.shards = expand_files(pattern, "wds", (".tar",))
-        self._image_keys = (fields.image,) if fields.image else IMAGE_KEYS
-        self._text_keys = (fields.text,) if fields.text else TEXT_KEYS
+        # Members are matched by their extension in lower case (0.PNG is a png member), so the
+        # extensions the spec names are too: ?image=PNG finds 0.PNG and 0.png alike.
+        self._image_keys = (fields.image.lower(),) if fields.image else IMAGE_KEYS
+        self._text_keys = (fields.text.lower(),) if fields.text else TEXT_KEYS
         if fields.label == "":
             self._label_keys: tuple[str, ...] = ()
         else:
-            self._label_keys = (fields.label,) if fields.label else LABEL_KEYS
+            self._label_keys = (fields.label.lower(),) if fields.label else LABEL_KEYS
         self._label_named = bool(fields.label)
         self._extensions: dict[str, int] = {}
         columns = _Columns()
@@ -187,7 +189,7 @@ class WebDatasetPairs(IndexedPairs):
         text = self._pick(members, self._text_keys)
         label = self._pick(members, self._label_keys)
         if image is None or text is None:
-            has = ", ".join(f".{extension}" for extension in members)
+            has = ", ".join(f".{written}" for _, _, written in members.values())
             if image is None:
                 missing = f"image member ({' or '.join('.' + k for k in self._image_keys)})"
                 option = "image"

@@ -207,6 +207,22 @@ def test_spec_options_pick_other_member_keys(tmp_path: Path) -> None:
         load_dataset(f"wds:{path}?label=cls")
 
 
+def test_spec_options_match_member_extensions_in_any_case(tmp_path: Path) -> None:
+    members = []
+    for key in range(2):
+        members += [
+            (f"{key}.PNG", image_bytes(key, "png")),
+            (f"{key}.TXT", f"caption {key}".encode()),
+            (f"{key}.Cls", b"3"),
+        ]
+    path = write_tar(tmp_path / "s.tar", members)
+    for options in ("", "?image=PNG&text=TXT&label=CLS", "?image=png&text=txt&label=cls"):
+        pairs = load_dataset(f"wds:{path}{options}").sample(None)
+        assert [str(image).split()[1] for image in pairs.images] == ["0.PNG", "1.PNG"], options
+        assert list(pairs.texts) == ["caption 0", "caption 1"], options
+        assert list(pairs.groups or []) == [3, 3], options
+
+
 @pytest.mark.parametrize(
     ("member", "body", "message"),
     [
