@@ -356,3 +356,65 @@ def test_report_dir_without_matplotlib_says_so(
     assert main([*argv, "--report-dir", str(tmp_path / "report")]) == 0
     out = capsys.readouterr().out
     assert "figures not drawn: matplotlib is not installed" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["measure", "--model", "", "--samples", "10", "--no-ci"],
+        ["measure", "--model", "  ", "--samples", "10", "--no-ci"],
+        ["measure", "--reference-model", "", "--samples", "10", "--no-ci"],
+        ["embed", "--model", "", "--out", "{tmp}/out"],
+        ["paper", "--model", "", "--coco", "{tmp}/coco"],
+    ],
+)
+def test_an_empty_model_spec_is_an_error_not_the_reference_model(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unset $CANDIDATE must not quietly measure the shipped model and exit 0."""
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    option = "--reference-model" if "--reference-model" in argv else "--model"
+    message = _error(argv, capsys)
+    assert f"argument {option}: the model spec is empty" in message, message
+    assert "unset" in message
+
+
+@pytest.mark.parametrize(
+    "command", [["measure"], ["embed", "--out", "{tmp}/out"], ["paper", "--coco", "{tmp}/coco"]]
+)
+def test_a_negative_seed_is_a_usage_error(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """numpy refuses a negative seed with a bare ValueError after the data set is loaded."""
+    argv = [arg.format(tmp=tmp_path) for arg in command]
+    message = _error([*argv, "--seed", "-1"], capsys)
+    assert "argument --seed: '-1' is not a seed: give an integer >= 0" in message, message
+
+
+def test_the_default_samples_shrink_to_a_smaller_set_and_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The user did not ask for 1,000 pairs: a 40-pair set is measured whole, and the output says
+    how many; an explicit --samples beyond the set stays an error."""
+    model = _vectors(tmp_path / "v.npz")
+    report = tmp_path / "report.json"
+    argv = ["measure", "--model", model, "--no-ci", "--json", str(report)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "measuring all 40 pairs: the set holds fewer than the default --samples 1000" in out
+    assert json.loads(report.read_text(encoding="utf-8"))["n"] == 40
+    message = _error([*argv, "--samples", "1000"], capsys)
+    assert "more pairs than" in message and "(40)" in message
+
+
+def test_the_default_samples_shrink_for_a_data_set_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.data.formats import make_pairs, write_jsonl
+
+    dataset = str(write_jsonl(tmp_path, make_pairs(6)))
+    argv = ["measure", "--dataset", dataset, "--no-ci", "--device", "cpu", "--no-cache"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "measuring all 6 pairs: the set holds fewer than the default --samples 1000" in out
+    assert f"dataset : {dataset} (6 pairs, seed 0)" in out

@@ -54,6 +54,37 @@ def dims(text: str) -> list[int]:
     return values
 
 
+class DefaultCount(int):
+    """A count the user did not choose (``--samples``' default): the command may lower it to what
+    the data set holds, where a number the user typed stays a promise that is checked."""
+
+
+def model_spec(text: str) -> str:
+    """A model spec given on the command line: never empty. An unset shell variable
+    (``--model "$CANDIDATE"``) would otherwise fall back to the shipped reference model and pass."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "the model spec is empty (an unset shell variable such as $CANDIDATE?): give a Hugging "
+            "Face id, a model directory, open_clip:ARCH@PRETRAINED, embeddings:FILE_OR_DIR or "
+            "module:factory, or leave the option out for its default"
+        )
+    return text
+
+
+def seed(text: str) -> int:
+    """A sampling and bootstrap seed: an integer >= 0, as numpy's generators take."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a seed: give an integer >= 0, e.g. 0 (the same seed draws the same "
+            f"pairs)"
+        )
+    return value
+
+
 def samples(text: str) -> int | None:
     """``--samples``: a number of random pairs, or ``all`` (None) for every pair of the data set."""
     if text.strip().lower() == "all":
@@ -83,7 +114,9 @@ def tolerance(text: str) -> float:
 
 def add_model_and_data(parser: argparse.ArgumentParser) -> None:
     """``--model`` and ``--dataset``: what to embed, and with which model."""
-    parser.add_argument("--model", help="model spec (default: the shipped reference model)")
+    parser.add_argument(
+        "--model", type=model_spec, help="model spec (default: the shipped reference model)"
+    )
     parser.add_argument("--dataset", default="shapes", help="data set spec (default: shapes)")
 
 

@@ -15,6 +15,7 @@ from pytest_modgap.cli.arguments import (
     add_model_and_data,
     add_ray_address,
     samples,
+    seed,
 )
 
 _EPILOG = """\
@@ -47,7 +48,7 @@ def add_parser(commands: Commands) -> None:
     embed.add_argument(
         "--samples", type=samples, default=None, help="random pairs (default: all of them)"
     )
-    embed.add_argument("--seed", type=int, default=0, help="sampling seed")
+    embed.add_argument("--seed", type=seed, default=0, help="sampling seed")
     add_ray_address(embed)
     add_encoding(
         embed,

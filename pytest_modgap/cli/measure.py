@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_modgap.cli.arguments import (
     SPECS_HELP,
     Commands,
+    DefaultCount,
     Formatter,
     add_encoding,
     add_model_and_data,
@@ -23,9 +24,12 @@ from pytest_modgap.cli.arguments import (
     check_outputs,
     dims,
     model_label,
+    model_spec,
     samples,
+    seed,
     tolerance,
 )
+from pytest_modgap.errors import DatasetError
 
 if TYPE_CHECKING:
     from pytest_modgap.embedding.measurement import LoadedModel
@@ -61,10 +65,10 @@ def add_parser(commands: Commands) -> None:
     measure.add_argument(
         "--samples",
         type=samples,
-        default=1000,
+        default=DefaultCount(1000),
         help="random pairs, or 'all' for every pair (default: 1000)",
     )
-    measure.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
+    measure.add_argument("--seed", type=seed, default=0, help="sampling and bootstrap seed")
     add_encoding(
         measure,
         device_help="cpu, cuda, cuda:1, ... (default: cuda when available)",
@@ -89,6 +93,7 @@ def add_parser(commands: Commands) -> None:
     measure.add_argument(
         "--reference-model",
         metavar="SPEC",
+        type=model_spec,
         help="compare against this model on the same pairs (paired bootstrap); exit 1 if worse",
     )
     measure.add_argument(
@@ -152,7 +157,12 @@ def run(args: argparse.Namespace) -> int:
             # The sweep and the comparison reread the measured embeddings: a cache for this run only.
             cache = _Cache(stack.enter_context(tempfile.TemporaryDirectory(prefix="modgap-")), True)
         loaded = load(model_spec)
-        report = measured(loaded, cache)
+        try:
+            report = measured(loaded, cache)
+        except DatasetError:
+            if not _lower_the_default_samples(args, loaded):
+                raise
+            report = measured(loaded, cache)
         _print_report(report)
         if args.json:
             from pytest_modgap.atomic import write_text_atomic
@@ -193,6 +203,39 @@ def run(args: argparse.Namespace) -> int:
             if missing:
                 print(f"figures not drawn: {missing}")
     return 1 if comparison is not None and comparison.failed else 0
+
+
+def _lower_the_default_samples(args: argparse.Namespace, loaded: LoadedModel) -> bool:
+    """When --samples was left at its default and the set holds fewer pairs, measure them all
+    (``args.samples = None``), say so, and return True; False when that was not the problem.
+
+    Counted only after sampling failed, so the usual run loads its data set once.
+    """
+    if not isinstance(args.samples, DefaultCount):
+        return False
+    available = _pairs_available(args.dataset, loaded)
+    if available >= args.samples:
+        return False
+    print(
+        f"measuring all {available} pairs: the set holds fewer than the default --samples "
+        f"{args.samples}\n"
+    )
+    args.samples = None
+    return True
+
+
+def _pairs_available(dataset: str, loaded: LoadedModel) -> int:
+    """How many pairs a measurement can draw from: the rows of precomputed vectors, else the
+    data set's pairs."""
+    if loaded.precomputed:
+        from pytest_modgap.models.precomputed import PrecomputedEmbeddings
+
+        encoder = loaded.encoder
+        assert isinstance(encoder, PrecomputedEmbeddings)
+        return len(encoder.load()[0])
+    from pytest_modgap.data.specs import load_dataset
+
+    return len(load_dataset(dataset))
 
 
 def _append_history(args: argparse.Namespace, model: str, report: Report) -> None:

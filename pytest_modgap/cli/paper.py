@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import argparse
 
-from pytest_modgap.cli.arguments import Commands, Formatter, UsageError, check_outputs
+from pytest_modgap.cli.arguments import (
+    Commands,
+    Formatter,
+    UsageError,
+    check_outputs,
+    model_spec,
+    seed,
+)
 
 _EPILOG = """\
 default models (Table 4's): openai/clip-vit-base-patch32, jinaai/jina-clip-v2 and
@@ -47,6 +54,7 @@ def add_parser(commands: Commands) -> None:
         "--model",
         action="append",
         metavar="SPEC",
+        type=model_spec,
         help="model spec, repeatable (default: the three models of Table 4, below)",
     )
     paper.add_argument(
@@ -57,7 +65,7 @@ def add_parser(commands: Commands) -> None:
         help="random pairs per data set (default: 1000, as the paper)",
     )
     paper.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="sampling and bootstrap seed (default: 0)"
+        "--seed", type=seed, default=0, metavar="N", help="sampling and bootstrap seed (default: 0)"
     )
     paper.add_argument(
         "--report-dir",
