@@ -10,8 +10,8 @@ import json
 import math
 import os
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -116,75 +116,203 @@ def _ends_mid_line(fd: int) -> bool:
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
-@dataclass(frozen=True)
-class History:
-    """The readable entries of a history file, oldest first, and the lines that were not."""
+SeriesKey = tuple[str, str, int | None]
+"""(model spec, data set, Matryoshka dimension): the runs whose changes are compared."""
 
-    path: Path
-    entries: tuple[dict[str, Any], ...]
-    skipped: tuple[int, ...] = ()
-    """Line numbers that do not hold a history entry (a hand edit, a disk that filled up)."""
+
+class History:
+    """A history file, read when first asked: its entries oldest first and the lines that hold none.
+
+    The file can grow without bound (one line per measurement of every run), so what each reader
+    keeps is only what it needs: ``previous`` one entry per model and data set, read in one pass a
+    line at a time; ``entries`` every entry, each metric held as three floats (``MetricValues``).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._read: tuple[tuple[dict[str, Any], ...], tuple[int, ...]] | None = None
+        self._latest: dict[SeriesKey, dict[str, Any]] | None = None
+
+    @property
+    def entries(self) -> tuple[dict[str, Any], ...]:
+        """Every entry, in file order (oldest first); ``entry["metrics"]`` is a MetricValues."""
+        return self._read_all()[0]
+
+    @property
+    def skipped(self) -> tuple[int, ...]:
+        """Line numbers that do not hold a history entry (a hand edit, a disk that filled up)."""
+        return self._read_all()[1]
 
     def previous(
         self, model: str, dataset: str, truncate_dim: int | None = None
     ) -> dict[str, Any] | None:
-        """The latest entry of this model spec on this data set (and Matryoshka dimension)."""
-        matching = [
-            entry
-            for entry in self.entries
-            if entry.get("model") == model
-            and entry.get("dataset") == dataset
-            and entry.get("truncate_dim") == truncate_dim
-        ]
-        return matching[-1] if matching else None
+        """The latest entry of this model spec on this data set (and Matryoshka dimension).
+
+        The first call reads the file once and keeps the last entry of every series, so asking for
+        each measurement of a run costs one pass, and memory does not grow with the file.
+        """
+        if self._latest is None:
+            found = (
+                self._read[0]
+                if self._read is not None
+                else (entry for _, entry in _scan(self.path) if entry is not None)
+            )
+            self._latest = {_series(entry): entry for entry in found}
+        return self._latest.get((model, dataset, truncate_dim))
+
+    def _read_all(self) -> tuple[tuple[dict[str, Any], ...], tuple[int, ...]]:
+        if self._read is None:
+            compact = _Compactor()
+            entries: list[dict[str, Any]] = []
+            skipped: list[int] = []
+            for number, entry in _scan(self.path):
+                if entry is None:
+                    skipped.append(number)
+                else:
+                    entries.append(compact.entry(entry))
+            self._read = (tuple(entries), tuple(skipped))
+        return self._read
+
+
+class MetricValues(Mapping[str, dict[str, Any]]):
+    """An entry's metrics, name -> ``{"value": v, "ci": [low, high] or None}``, held as floats.
+
+    A parsed metric costs about 400 bytes in dicts, lists and floats, and a 100 MB history holds
+    a million of them; here it costs 24 bytes, and entries with the same metric names share one
+    name table. Each lookup builds a fresh dict, so readers cannot change the history by accident.
+    """
+
+    __slots__ = ("_index", "_numbers")
+
+    def __init__(self, index: dict[str, int], numbers: array[float]) -> None:
+        self._index = index
+        self._numbers = numbers
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        start = 3 * self._index[name]
+        value, low, high = self._numbers[start : start + 3]
+        return {"value": value, "ci": None if math.isnan(low) else [low, high]}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return f"MetricValues({dict(self)!r})"
+
+
+class _Compactor:
+    """Turns parsed entries into compact ones, sharing the strings and name tables they repeat."""
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+        self._tables: dict[tuple[str, ...], dict[str, int]] = {}
+
+    def entry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        metrics: dict[str, dict[str, Any]] = entry["metrics"]
+        names = tuple(metrics)
+        table = self._tables.get(names)
+        if table is None:
+            table = self._tables[names] = {name: i for i, name in enumerate(names)}
+        numbers = array("d")
+        for metric in metrics.values():
+            numbers.extend((float(metric["value"]), *_interval(metric.get("ci"))))
+        compact = {self._shared(key): self._shared(value) for key, value in entry.items()}
+        compact["metrics"] = MetricValues(table, numbers)
+        return compact
+
+    def _shared(self, value: Any) -> Any:
+        if isinstance(value, str) and len(value) <= _SHARED_STRING_CHARS:
+            return self._strings.setdefault(value, value)
+        return value
+
+
+_SHARED_STRING_CHARS = 200
+"""Model, data set, source and key strings repeat in every entry; longer ones are rarely shared."""
+
+
+def _interval(ci: object) -> tuple[float, float]:
+    """``ci`` as (low, high); NaN, NaN when the entry has none (or holds no two numbers)."""
+    if (
+        isinstance(ci, list | tuple)
+        and len(ci) == 2
+        and all(isinstance(bound, int | float) for bound in ci)
+    ):
+        return float(ci[0]), float(ci[1])
+    return math.nan, math.nan
 
 
 def read_history(path: str | Path) -> History:
-    """The entries of the history file at ``path`` (none when it does not exist yet).
+    """The history file at ``path`` (no entries when it does not exist yet), read on first use.
 
     A line that is not a history entry is skipped and its number kept in ``History.skipped``, so
     one damaged line never hides the rest; a file that cannot be read at all is a ModgapError.
+    Lines are split at ``\\n`` only: a U+2028 that an older version wrote raw inside a data set
+    path is text, not a line end.
     """
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        source.open("rb").close()
     except FileNotFoundError:
-        return History(source, ())
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise ModgapError(
-            f"History file {source} cannot be read ({reason}); give the path of a file written by "
-            f"--modgap-history or `modgap measure --history`."
-        ) from None
-    entries: list[dict[str, Any]] = []
-    skipped: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            skipped.append(number)
-            continue
-        if _is_entry(entry):
-            entries.append(entry)
-        else:
-            skipped.append(number)
-    return History(source, tuple(entries), tuple(skipped))
+        pass
+    except OSError as error:
+        raise _unreadable(source, error) from None
+    return History(source)
+
+
+def _scan(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """Each non-blank line's number and its entry (None when it holds none), a line at a time."""
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield number, _parse(line)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise _unreadable(path, error) from None
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """The entry on one line, or None for anything else (JSON or not, valid UTF-8 or not)."""
+    try:
+        entry = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return entry if _is_entry(entry) else None
+
+
+def _unreadable(path: Path, error: OSError) -> ModgapError:
+    reason = error.strerror or str(error)
+    return ModgapError(
+        f"History file {path} cannot be read ({reason}); give the path of a file written by "
+        f"--modgap-history or `modgap measure --history`."
+    )
+
+
+def _series(entry: Mapping[str, Any]) -> SeriesKey:
+    return entry["model"], entry["dataset"], entry.get("truncate_dim")
 
 
 def _is_entry(entry: object) -> bool:
-    """Whether a parsed line has what the readers use: model, data set, time and metrics."""
+    """Whether a parsed line has what the readers use: model, data set, time, dimension and
+    metrics with numeric values."""
     if not isinstance(entry, dict) or entry.get("format") != HISTORY_FORMAT:
         return False
     metrics = entry.get("metrics")
+    dim = entry.get("truncate_dim")
     return (
         isinstance(entry.get("model"), str)
         and isinstance(entry.get("dataset"), str)
         and isinstance(entry.get("time"), str)
+        and (dim is None or (isinstance(dim, int) and not isinstance(dim, bool)))
         and isinstance(metrics, dict)
         and all(
-            isinstance(value, dict) and isinstance(value.get("value"), int | float)
+            isinstance(value, dict)
+            and isinstance(value.get("value"), int | float)
+            and not isinstance(value.get("value"), bool)
             for value in metrics.values()
         )
     )

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import re
 import sys
+import tracemalloc
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,20 @@ def _entry(model: str, gap: float, day: int, dataset: str = "shapes") -> dict[st
         seed=0,
         commit=f"{day:07x}" + "0" * 33,
         when=START + timedelta(days=day),
+    )
+
+
+def _light_entry(model: str, day: int, dataset: str = "shapes", metrics: int = 3) -> dict[str, Any]:
+    """An entry from a hand-made report: for tests of the file itself, no measurement needed."""
+    report = {
+        "n": 10,
+        "metrics": {
+            f"metric_{i}": {"value": day + i / 10, "ci": [day + i / 10 - 0.05, day + i / 10]}
+            for i in range(metrics)
+        },
+    }
+    return history_entry(
+        report, model=model, dataset=dataset, samples=10, seed=0, when=START + timedelta(days=day)
     )
 
 
@@ -174,3 +191,77 @@ def test_without_matplotlib_the_history_page_has_the_table_and_says_why(
     assert sorted(p.name for p in index.parent.iterdir()) == ["index.html"]
     page = index.read_text(encoding="utf-8")
     assert "Figures not drawn: matplotlib is not installed" in page and "release" in page
+
+
+def test_an_append_after_a_cut_short_last_line_starts_on_a_new_line(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    append_history(path, [_light_entry("m", 0)])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('{"format": "pytest-modgap-history/1", "model": "m", "da')  # a killed write
+    append_history(path, [_light_entry("m", 1)])
+    history = read_history(path)
+    assert [entry["time"][:10] for entry in history.entries] == ["2026-01-05", "2026-01-06"]
+    assert history.skipped == (2,)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_line_separators_inside_a_data_set_path_keep_every_entry(
+    tmp_path: Path, separator: str
+) -> None:
+    path = tmp_path / "history.jsonl"
+    dataset = f"manifest:/data/a{separator}b.jsonl"
+    entries = [_light_entry("m", 0, dataset), _light_entry("m", 1, dataset)]
+    append_history(path, entries[:1])
+    # Lines written raw (as earlier versions did, ensure_ascii=False) must read back too.
+    with path.open("a", encoding="utf-8", newline="") as handle:
+        handle.write(json.dumps(entries[1], ensure_ascii=False) + "\n")
+    history = read_history(path)
+    assert [entry["dataset"] for entry in history.entries] == [dataset, dataset]
+    assert history.skipped == ()
+    previous = history.previous("m", dataset)
+    assert previous is not None and previous["time"] == "2026-01-06T12:00:00Z"
+
+
+def test_a_data_set_path_that_is_not_utf8_is_written_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    dataset = "manifest:" + os.fsdecode(b"/data/caf\xe9.jsonl")  # Latin-1 bytes: \udce9
+    append_history(path, [_light_entry("m", 0, dataset)])
+    (entry,) = read_history(path).entries
+    assert entry["dataset"] == dataset
+    assert os.fsencode(entry["dataset"]) == b"manifest:/data/caf\xe9.jsonl"
+
+
+def _peak_bytes(read: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        read()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_previous_run_is_found_in_memory_that_does_not_grow_with_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "history.jsonl"
+    append_history(path, [_light_entry(f"m{day % 3}", day, metrics=24) for day in range(500)])
+    size = path.stat().st_size
+    found: list[dict[str, Any] | None] = []
+    peak = _peak_bytes(lambda: found.append(read_history(path).previous("m2", "shapes")))
+    assert found[0] is not None and found[0]["time"].startswith("2027-05-17")  # day 497
+    assert peak < size / 20, f"finding the previous run took {peak:,} bytes for a {size:,} file"
+
+
+def test_every_entry_is_held_in_less_memory_than_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    written = [_light_entry("m", day, metrics=24) for day in range(500)]
+    append_history(path, written)
+    size = path.stat().st_size
+    held: list[tuple[dict[str, Any], ...]] = []
+    peak = _peak_bytes(lambda: held.append(read_history(path).entries))
+    assert peak < size, f"reading every entry took {peak:,} bytes for a {size:,} file"
+    (entries,) = held
+    assert len(entries) == 500
+    first = entries[0]["metrics"]
+    assert dict(first) == written[0]["metrics"] and "metric_23" in first
+    assert first["metric_1"] == {"value": 0.1, "ci": [0.1 - 0.05, 0.1]}
