@@ -135,3 +135,39 @@ def test_measure_reads_the_embedded_folder(clip_dir: Path, dataset: str, tmp_pat
     result = run([*argv, "--n-boot", "50"])
     assert result.status == 0, result.err
     assert "matched_overlap" in result.out
+
+
+def out_error(argv: list[str], tmp_path: Path) -> str:
+    """The one-line error of ``embed`` with a model that does not exist: an --out problem found
+    after loading the model would show up as the model's error instead."""
+    result = run(["embed", "--model", str(tmp_path / "no-model"), *argv])
+    assert result.status == 2 and result.out == "", result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("modgap: error: --out "), result.err
+    assert "Traceback" not in result.err and "[Errno" not in result.err, result.err
+    return lines[0]
+
+
+def test_embed_refuses_an_out_that_is_a_symbolic_link_before_embedding(tmp_path: Path) -> None:
+    """The folder is filled beside --out and renamed onto it: a link would fail at the end."""
+    target = tmp_path / "target"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    message = out_error(["--out", str(link)], tmp_path)
+    assert f"--out {link}: it is a symbolic link (to {target})" in message
+    assert list(target.iterdir()) == []
+
+
+def test_embed_refuses_an_out_under_a_file_before_embedding(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    message = out_error(["--out", str(blocker / "vectors")], tmp_path)
+    assert f"{blocker} is a file, not a folder" in message
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys")
+def test_embed_refuses_an_out_in_a_folder_nobody_may_write(tmp_path: Path) -> None:
+    """/sys refuses new folders even to root, whom a permission check alone lets through."""
+    message = out_error(["--out", "/sys/kernel/modgap-vectors"], tmp_path)
+    assert "--out /sys/kernel/modgap-vectors: /sys/kernel is not writable" in message

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
 
 from pytest_modgap.cli.arguments import (
@@ -17,6 +19,7 @@ from pytest_modgap.cli.arguments import (
     samples,
     seed,
 )
+from pytest_modgap.errors import ModgapError
 
 _EPILOG = """\
 The folder holds manifest.json (model, data set, counts, every shard's SHA-256), pairs.npz (which
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from pytest_modgap.reference import reference_model_dir
 
     out = Path(args.out)
+    check_out(args.out)
     check_output_folder(out)
     model_spec = args.model or str(reference_model_dir("reference"))
     loaded = load_model(
@@ -90,3 +94,46 @@ def run(args: argparse.Namespace) -> int:
     print(f"embedded {len(pairs)} pairs of {args.dataset} with {model_spec} into {out}")
     print(f"measure them with: modgap measure --model embeddings:{out} --samples all")
     return 0
+
+
+def check_out(given: str) -> None:
+    """A ModgapError naming --out when the folder could not be put there, found before anything
+    is loaded or embedded: the shards fill a temporary folder beside --out, renamed onto it at the
+    end, so a link at --out, a file above it or a folder that takes no new entries would fail
+    only after the whole data set was embedded."""
+    out = Path(given)
+    if out.is_symlink():
+        raise ModgapError(
+            f"--out {given}: it is a symbolic link (to {os.readlink(out)}); the finished folder "
+            f"is renamed onto --out, and a folder cannot be renamed onto a link. Give the path "
+            f"the link points to, or a new folder."
+        )
+    problem = _out_problem(out)
+    if problem is not None:
+        raise ModgapError(
+            f"--out {given}: {problem}. Give a new (or empty) folder in a place this user can "
+            f"write; missing folders above it are created."
+        )
+
+
+def _out_problem(out: Path) -> str | None:
+    """Why no folder can be created at ``out`` (a file above it, a folder that is not writable)."""
+    from pytest_modgap.gate.outputs import folder_problem
+
+    return folder_problem(out.parent) or _refused_new_folder(out.parent)
+
+
+def _refused_new_folder(parent: Path) -> str | None:
+    """Why the nearest existing folder at or above ``parent`` takes no new folder, or None.
+
+    A real attempt (made and removed at once): a permission check passes root everywhere, yet
+    /sys, /proc and read-only mounts refuse root too.
+    """
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".modgap-probe-", dir=existing))
+    except OSError as error:
+        return f"{existing} is not writable ({error.strerror or error})"
+    return None
