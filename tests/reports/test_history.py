@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import re
 import sys
+import tempfile
 import tracemalloc
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_modgap import measure_embeddings
 from pytest_modgap.reports.history import (
@@ -265,3 +268,50 @@ def test_every_entry_is_held_in_less_memory_than_the_file(tmp_path: Path) -> Non
     first = entries[0]["metrics"]
     assert dict(first) == written[0]["metrics"] and "metric_23" in first
     assert first["metric_1"] == {"value": 0.1, "ci": [0.1 - 0.05, 0.1]}
+
+
+# Any code point, lone surrogates (what Python makes of a file name that is not UTF-8) included.
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=30)
+FUZZ = settings(max_examples=200, deadline=None)
+
+
+@FUZZ
+@given(models=st.lists(ANY_TEXT, min_size=1, max_size=3), dataset=ANY_TEXT, source=ANY_TEXT)
+def test_any_unicode_in_an_entry_reads_back_as_written(
+    models: list[str], dataset: str, source: str
+) -> None:
+    written = [
+        _light_entry(model, day, dataset) | {"source": source} for day, model in enumerate(models)
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "history.jsonl"
+        append_history(path, written[:1])
+        append_history(path, written[1:])
+        history = read_history(path)
+        assert history.skipped == ()
+        assert [(e["model"], e["dataset"], e["source"]) for e in history.entries] == [
+            (model, dataset, source) for model in models
+        ]
+        assert history.previous(models[-1], dataset) == written[-1]
+
+
+@FUZZ
+@given(
+    damage=st.lists(
+        ANY_TEXT.map(lambda text: text.encode("utf-8", "surrogatepass")) | st.binary(max_size=40),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_damaged_lines_of_any_content_cost_only_themselves(damage: list[bytes]) -> None:
+    written = [_light_entry("m", day) for day in range(len(damage) + 1)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "history.jsonl"
+        for entry, garbage in zip(written, damage, strict=False):
+            append_history(path, [entry])
+            with path.open("ab") as handle:
+                handle.write(garbage)  # no newline: as a killed write leaves it
+        append_history(path, written[-1:])
+        history = read_history(path)
+        assert [e["time"] for e in history.entries] == [e["time"] for e in written]
+        assert history.previous("m", "shapes") == written[-1]
