@@ -1,6 +1,6 @@
 """Parquet files (``parquet:data/*.parquet``) as a sampled data set: the index is each file's row
 groups, from the footers; a sample reads only the row groups that hold sampled rows, and of those
-only the image, caption and label columns, streamed in batches.
+only the image, caption and label columns, streamed page by page up to the last sampled row.
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ from pytest_modgap.errors import DatasetError
 BATCH_ROWS = 256
 """Rows decoded at a time within a row group: memory holds one batch of the columns, whatever the
 row group's size, plus the sampled rows' image bytes."""
+STREAM_BUFFER_BYTES = 1 << 20
+"""Column chunks are read through a buffer of this size, page by page. Pyarrow's default instead
+reads every column chunk of a row group whole before decoding it ("pre-buffering"): sampling 2
+rows of one 40,000-row group then held all of its image bytes. Streaming bounds memory by one
+data page per column (the writer's page size, 1 MB by default) plus one batch; the bytes before
+the last sampled row of a group are still read from disk, since Parquet pages can only be
+decoded in order."""
 
 _FIX = "re-create the file, or leave it out of the pattern"
 
@@ -120,6 +127,7 @@ class ParquetPairs(IndexedPairs):
         file_start = first_row - int(self._starts[self._group_file.index(self._group_file[group])])
         read: list[Row] = []
         batch_start = 0
+        last = int(local.max())
         try:
             for batch in parquet.iter_batches(
                 batch_size=BATCH_ROWS,
@@ -134,6 +142,8 @@ class ParquetPairs(IndexedPairs):
                     origins = [f"{path.name} row {file_start + int(k)}" for k in inside]
                     read.extend(rows_from_table(taken, self.columns, path.parent, origins))
                 batch_start = batch_end
+                if batch_start > last:  # the rest of the group holds no sampled row
+                    break
         except (self._pa.ArrowException, OSError) as exc:
             end = file_start + int(self._starts[group + 1] - self._starts[group]) - 1
             raise DatasetError(
@@ -152,9 +162,15 @@ class ParquetPairs(IndexedPairs):
 
 def _open(pa: Any, pq: Any, path: Path) -> Any:
     """The ``ParquetFile`` at ``path`` (its footer read; pages are checked against their CRCs when
-    the writer stored them), or a DatasetError naming the file."""
+    the writer stored them, and streamed: ``STREAM_BUFFER_BYTES``), or a DatasetError naming the
+    file."""
     try:
-        return pq.ParquetFile(path, page_checksum_verification=True)
+        return pq.ParquetFile(
+            path,
+            page_checksum_verification=True,
+            pre_buffer=False,
+            buffer_size=STREAM_BUFFER_BYTES,
+        )
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(
             f"Parquet file {path} cannot be opened ({one_line(exc)}). It is not a complete "

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pytest_modgap.data.pairset import InlineImage
-from pytest_modgap.data.parquet import ParquetPairs
+from pytest_modgap.data import parquet as parquet_module
+from pytest_modgap.data.parquet import BATCH_ROWS, STREAM_BUFFER_BYTES, ParquetPairs
 from pytest_modgap.data.specs import load_dataset
 from pytest_modgap.errors import DatasetError
 
@@ -205,3 +207,40 @@ def test_a_duplicate_column_name_is_named(tmp_path: Path) -> None:
     )
     pq.write_table(unused, path)
     assert list(load_dataset(f"parquet:{path}").sample(None).texts) == ["a", "b"]
+
+
+def test_a_large_row_group_is_streamed_not_held_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows, image_size = 8000, 2048
+    images = [bytes([row % 251]) * image_size for row in range(rows)]
+    path = tmp_path / "one-group.parquet"
+    pq.write_table(
+        pa.table({"image": images, "caption": [f"row {row}" for row in range(rows)]}),
+        path,
+        row_group_size=rows,
+        compression="none",
+        use_dictionary=False,
+        write_batch_size=16,  # pages of ~64 KB: Arrow must hold one page, not the group
+    )
+    held: list[int] = []
+    original = parquet_module.rows_from_table
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        held.append(pa.total_allocated_bytes())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(parquet_module, "rows_from_table", counting)
+    pairs = load_dataset(f"parquet:{path}").read_rows([rows - 1, 3])
+    assert [image.read() for image in pairs.images if isinstance(image, InlineImage)] == [
+        images[rows - 1],
+        images[3],
+    ]
+    # The stated bound: the stream buffer and pages of ~32 KB, the batch in hand and the next
+    # one, each with room to grow (Arrow rounds its buffers up to powers of two).
+    bound = STREAM_BUFFER_BYTES + 4 * BATCH_ROWS * image_size
+    assert held and max(held) < bound < rows * image_size / 4, (
+        f"Arrow held {max(held) / 1e6:.1f} MB while reading 2 rows of a "
+        f"{rows * image_size / 1e6:.1f} MB row group (bound {bound / 1e6:.1f} MB): the row "
+        f"group is buffered whole"
+    )
