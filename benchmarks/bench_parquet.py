@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from bench_data import MB, read_chars, rss_mb
 
 

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pytest_modgap.data.pairset import InlineImage
 from pytest_modgap.data import parquet as parquet_module
+from pytest_modgap.data.pairset import InlineImage
 from pytest_modgap.data.parquet import BATCH_ROWS, STREAM_BUFFER_BYTES, ParquetPairs
 from pytest_modgap.data.specs import load_dataset
 from pytest_modgap.errors import DatasetError
