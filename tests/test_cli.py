@@ -418,3 +418,34 @@ def test_the_default_samples_shrink_for_a_data_set_too(
     out = capsys.readouterr().out
     assert "measuring all 6 pairs: the set holds fewer than the default --samples 1000" in out
     assert f"dataset : {dataset} (6 pairs, seed 0)" in out
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse rewraps option help
+
+
+@pytest.mark.parametrize("command", [[], ["measure"], ["embed"]])
+def test_help_lists_every_spec_form_the_loaders_know(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lists come from the registries, so a new loader or model family cannot be missing."""
+    from pytest_modgap.data.specs import describe_dataset_specs
+    from pytest_modgap.models.loader import MODEL_SPEC_FORMS
+
+    out = _help(command, capsys)
+    for form in ("wds:", "parquet:", "hf:", "csv:", "open_clip:", "embeddings:DIR"):
+        assert form in out, form
+    for line in describe_dataset_specs().splitlines()[1:]:
+        assert " ".join(line.split()) in out, line
+    for form, description in MODEL_SPEC_FORMS:
+        assert f"{form} {description}" in out, form
+
+
+@pytest.mark.parametrize("command", ["measure", "embed"])
+def test_ray_help_names_every_address_form(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "local, auto, ray://HOST:PORT or HOST:PORT" in _help([command], capsys)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pytest_modgap.cli import baselines, compare, embed, history, measure, paper
-from pytest_modgap.cli.arguments import SPECS_HELP, Formatter, Parser, UsageError
+from pytest_modgap.cli.arguments import Formatter, Parser, UsageError, specs_help
 from pytest_modgap.errors import ModgapError
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="modgap",
         description="Modality gap, alignment and cone-effect metrics of multimodal encoders.",
         formatter_class=Formatter,
-        epilog=SPECS_HELP + "\nRun `modgap COMMAND --help` for the options of a command.",
+        epilog_text=lambda: (
+            specs_help() + "\nRun `modgap COMMAND --help` for the options of a command."
+        ),
     )
     commands = parser.add_subparsers(
         title="commands", dest="command", required=True, metavar="COMMAND"

@@ -7,17 +7,33 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from pytest_modgap.errors import ModgapError
 
-SPECS_HELP = """\
-model specs: a Hugging Face id or local directory (name@revision pins a revision), module:factory,
-  or embeddings:file.npz. Default: the shipped reference model (a tiny CLIP trained offline).
-data set specs: shapes (built in, the default), flickr8k:DIR, flickr30k:DIR, coco:DIR, cifar100:DIR,
-  jsonl:FILE or any FILE.jsonl.
-"""
+
+def specs_help() -> str:
+    """Every model and data set spec form, one line each, from the model loader's and the data set
+    loaders' own registries (so a new family or format cannot be missing here)."""
+    from pytest_modgap.data.specs import describe_dataset_specs
+    from pytest_modgap.models.loader import MODEL_SPEC_FORMS
+
+    width = max(len(form) for form, _ in MODEL_SPEC_FORMS)
+    lines = ["Model specs (default: the shipped reference model, a tiny CLIP trained offline):"]
+    lines += [f"  {form.ljust(width)}  {description}" for form, description in MODEL_SPEC_FORMS]
+    lines.append("  Models that ship their own code (jina-clip-v2, jina-embeddings-v4) need")
+    lines.append("  --trust-remote-code.")
+    return "\n".join(lines) + "\n\n" + describe_dataset_specs() + "\n"
+
+
+def ray_address_forms() -> str:
+    """The addresses ``--ray-address`` takes, named by the Ray module's own constants."""
+    from pytest_modgap.embedding.ray_cluster import AUTO, LOCAL
+
+    return f"{LOCAL}, {AUTO}, ray://HOST:PORT or HOST:PORT"
+
 
 Commands = Any
 """The object ``add_subparsers`` returns (argparse does not name its type publicly)."""
@@ -35,7 +51,23 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``modgap: error: ...`` and a pointer to ``--help``."""
+    """argparse with one-line errors: ``modgap: error: ...`` and a pointer to ``--help``.
+
+    ``epilog_text`` builds the text below the options when help is shown, not on every run: the
+    spec lists import the loaders (numpy, the built-in data sets), which ``modgap compare`` does
+    not need.
+    """
+
+    def __init__(
+        self, *args: Any, epilog_text: Callable[[], str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._epilog_text = epilog_text
+
+    def format_help(self) -> str:
+        if self._epilog_text is not None:
+            self.epilog = self._epilog_text()
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
@@ -135,7 +167,7 @@ def add_ray_address(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ray-address",
         metavar="ADDRESS",
-        help="embed on a Ray cluster: local, auto or ray://HOST:PORT (needs the [ray] extra)",
+        help=f"embed on a Ray cluster: {ray_address_forms()} (needs the [ray] extra)",
     )
 
 

@@ -18,6 +18,7 @@ from pytest_modgap.cli.arguments import (
     add_ray_address,
     samples,
     seed,
+    specs_help,
 )
 from pytest_modgap.errors import ModgapError
 
@@ -44,7 +45,7 @@ def add_parser(commands: Commands) -> None:
         "them later with --model embeddings:DIR. With --ray-address the pairs are decoded and\n"
         "embedded across a Ray cluster and the shards written as batches arrive.",
         formatter_class=Formatter,
-        epilog=_EPILOG,
+        epilog_text=lambda: specs_help() + "\n" + _EPILOG,
     )
     add_model_and_data(embed)
     embed.add_argument("--out", required=True, metavar="DIR", help="new (or empty) folder to write")

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_modgap.cli.arguments import (
-    SPECS_HELP,
     Commands,
     DefaultCount,
     Formatter,
@@ -27,6 +26,7 @@ from pytest_modgap.cli.arguments import (
     model_spec,
     samples,
     seed,
+    specs_help,
     tolerance,
 )
 from pytest_modgap.errors import DatasetError
@@ -36,9 +36,7 @@ if TYPE_CHECKING:
     from pytest_modgap.metrics.paired import Comparison
     from pytest_modgap.metrics.report import Report
 
-_EPILOG = (
-    SPECS_HELP
-    + """
+_EXAMPLES = """
 exit status: 0 done; 1 the candidate is worse than --reference-model; 2 bad input.
 
 examples:
@@ -47,7 +45,6 @@ examples:
   modgap measure --model ./candidate --reference-model ./release-3 --report-dir modgap-report
   modgap measure --model ./matryoshka-model --truncate-dim 128,256,512
 """
-)
 
 
 def add_parser(commands: Commands) -> None:
@@ -59,7 +56,7 @@ def add_parser(commands: Commands) -> None:
         "confidence interval; optionally write Figures 2 and 3, sweep Matryoshka dimensions or\n"
         "compare against a reference model on the same pairs.",
         formatter_class=Formatter,
-        epilog=_EPILOG,
+        epilog_text=lambda: specs_help() + _EXAMPLES,
     )
     add_model_and_data(measure)
     measure.add_argument(

@@ -19,6 +19,18 @@ if TYPE_CHECKING:
 EMBEDDINGS_PREFIX = "embeddings:"
 OPEN_CLIP_PREFIX = "open_clip:"
 
+MODEL_SPEC_FORMS: tuple[tuple[str, str], ...] = (
+    ("org/name[@revision]", "a Hugging Face id (local cache); @ pins a branch, tag or commit"),
+    ("DIR", "a folder: save_pretrained() output or a sentence-transformers model"),
+    (f"{OPEN_CLIP_PREFIX}ARCH@PRETRAINED", "an open_clip model: a pretrained tag or a checkpoint"),
+    (f"{OPEN_CLIP_PREFIX}hf-hub:org/name", "an open_clip model repo (local-dir:DIR for a folder)"),
+    (f"{EMBEDDINGS_PREFIX}FILE.npz", "precomputed vectors: image and text arrays"),
+    (f"{EMBEDDINGS_PREFIX}DIR", "precomputed vectors: a folder written by `modgap embed`"),
+    ("module.path:factory", "factory() returns an object with encode_images and encode_texts"),
+)
+"""Every form ``load_encoder`` takes, one line each: the help of the ``modgap`` command lists these,
+so a new family added here cannot be missing from it."""
+
 # A dotted Python module path, a colon, then an attribute path: "my_pkg.models:build".
 _FACTORY_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
