@@ -124,9 +124,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import ray
+    from pytest_modgap.embedding.ray_cluster import (
+        driver_path,
+        keep_local_cluster_on_loopback,
+        quiet_ray_data,
+    )
 
-    from pytest_modgap.embedding.ray_cluster import driver_path, quiet_ray_data
+    keep_local_cluster_on_loopback(block_cloud_probes=True)  # nothing past 127.0.0.1
+    import ray
 
     cores = os.cpu_count() or 1
     results: dict[str, Any] = {"images": args.images, "cores": cores, "model": args.model}

@@ -3,12 +3,20 @@ the fixtures several test folders share."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from pytest_modgap.embedding.ray_cluster import LOOPBACK_ONLY_ENV, NO_CLOUD_PROBES_ENV
+
 pytest_plugins = ["pytester"]
+
+# Every Ray cluster the suite starts (in this process, in its workers and in the commands it runs)
+# listens on and talks to 127.0.0.1 only, and Ray's cloud-metadata requests end on a closed
+# loopback port: set before any test module imports ray.
+os.environ.update({**LOOPBACK_ONLY_ENV, **NO_CLOUD_PROBES_ENV})
 
 
 @pytest.fixture

@@ -19,6 +19,28 @@ RAY_EXTRA = "pip install 'pytest-modgap[ray]'"
 CONNECT_TIMEOUT_S = 10.0
 """How long the address's port may take to answer before the run stops (well inside 30 s)."""
 
+LOOPBACK_ONLY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+"""Set before ``ray`` is imported, a cluster started on this machine listens on and advertises
+127.0.0.1 (Ray's single-machine mode, its default on macOS and Windows), and Ray sends no usage
+statistics: a ``local`` run sends nothing past loopback. Values set by the user are kept."""
+
+_CLOSED_LOOPBACK_PORT = "http://127.0.0.1:9"
+NO_CLOUD_PROBES_ENV = {
+    **dict.fromkeys(
+        ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"), _CLOSED_LOOPBACK_PORT
+    ),
+    **dict.fromkeys(("no_proxy", "NO_PROXY"), "localhost,127.0.0.1,::1"),
+}
+"""For tests and benchmarks, not for users: Ray's usage-statistics module asks the cloud metadata
+addresses (169.254.169.254, metadata.google.internal) which cloud it runs on even with statistics
+off (Ray 2.60, ``usage_lib.get_cluster_config_to_report``). With these proxies every HTTP request
+that is not for loopback goes to a closed port on 127.0.0.1 and fails there, DNS included."""
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes((0, 0, 0, 4, 0, 0, 0, 0, 0))
+"""RFC 9113, section 3.4: the client connection preface, then an empty SETTINGS frame."""
+_FRAME_HEADER_BYTES = 9
+_SETTINGS_FRAME = 4
+
 LOCAL = "local"
 AUTO = "auto"
 _CLIENT_PREFIX = "ray://"
@@ -51,10 +73,12 @@ def connect(address: str) -> ModuleType:
     ``ray.init`` itself) is used as it is. An address whose port does not answer within
     ``CONNECT_TIMEOUT_S`` is a ModgapInputError naming it.
     """
+    address = address.strip()
+    if address == LOCAL:
+        keep_local_cluster_on_loopback()
     ray = import_ray()
     if ray.is_initialized():
         return ray
-    address = address.strip()
     if not address:
         raise _address_error(address, "it is empty")
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
@@ -71,7 +95,7 @@ def connect(address: str) -> ModuleType:
             ray.init(address=AUTO, **quiet)
         else:
             host, port = _host_and_port(address)
-            _check_reachable(address, host, port)
+            _check_answers_grpc(address, host, port)
             if address.startswith(_CLIENT_PREFIX):
                 ray.init(address=address, logging_level=logging.WARNING)
             else:
@@ -95,16 +119,69 @@ def _host_and_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _check_reachable(address: str, host: str, port: int) -> None:
-    """Open and close a TCP connection to the address, or fail within ``CONNECT_TIMEOUT_S``."""
+def _check_answers_grpc(address: str, host: str, port: int) -> None:
+    """Check within ``CONNECT_TIMEOUT_S`` that the port answers as a gRPC server does, as Ray's
+    GCS and Ray Client ports do: it takes the HTTP/2 client preface and answers with a SETTINGS
+    frame (RFC 9113, 3.4). A closed port, a listener that stays silent and one that speaks another
+    protocol (the dashboard's HTTP port) are refused here, before ``ray.init`` waits on them.
+    With ``RAY_USE_TLS`` set the handshake is TLS's, so only the TCP connection is checked."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
-            pass
-    except OSError as exc:
-        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as connection:
+            if _ray_uses_tls():
+                return
+            connection.sendall(_HTTP2_PREFACE)
+            header = _receive(connection, _FRAME_HEADER_BYTES, deadline)
+    except TimeoutError as exc:
         raise _address_error(
-            address, f"port {port} of {host} cannot be reached ({reason})"
+            address,
+            f"port {port} of {host} took the connection but gave no gRPC answer within "
+            f"{CONNECT_TIMEOUT_S:g} s, so it is no Ray port. {_PORT_HINT}",
         ) from exc
+    except OSError as exc:
+        raise _address_error(
+            address, f"port {port} of {host} cannot be reached ({exc.strerror or exc})"
+        ) from exc
+    if len(header) < _FRAME_HEADER_BYTES or header[3] != _SETTINGS_FRAME:
+        answer = f"its first bytes were {header[:24]!r}" if header else "it closed the connection"
+        raise _address_error(
+            address,
+            f"port {port} of {host} does not speak gRPC as Ray's ports do ({answer}). {_PORT_HINT}",
+        )
+
+
+_PORT_HINT = (
+    "A cluster's Ray Client port (10001 by default) is given as 'ray://HOST:PORT', its GCS port "
+    "(6379 by default) as 'HOST:PORT'; the dashboard's port (8265) is neither"
+)
+
+
+def _receive(connection: socket.socket, size: int, deadline: float) -> bytes:
+    """Up to ``size`` bytes, fewer when the peer closes; TimeoutError past ``deadline``."""
+    received = b""
+    while len(received) < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no answer")
+        connection.settimeout(left)
+        chunk = connection.recv(size - len(received))
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def _ray_uses_tls() -> bool:
+    return os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true")
+
+
+def keep_local_cluster_on_loopback(*, block_cloud_probes: bool = False) -> None:
+    """Apply ``LOOPBACK_ONLY_ENV`` (each variable only where unset), and ``NO_CLOUD_PROBES_ENV``
+    when asked (tests, benchmarks); effective for a cluster started after it, in a process that had
+    not imported ``ray`` yet."""
+    extra = NO_CLOUD_PROBES_ENV if block_cloud_probes else {}
+    for name, value in {**LOOPBACK_ONLY_ENV, **extra}.items():
+        os.environ.setdefault(name, value)
 
 
 def _address_error(address: str, problem: str) -> ModgapInputError:

@@ -3,10 +3,12 @@ cache, survives a killed replica, writes sharded embeddings, and fails clearly."
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -328,17 +330,74 @@ def test_an_address_nobody_listens_on_fails_fast_naming_it(not_connected: None) 
     assert time.monotonic() - started < 30
 
 
-def test_an_address_that_never_answers_fails_within_30_seconds(
-    not_connected: None, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A port on 127.0.0.1 whose listener accepts every connection and never says a word."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the server socket closed at teardown
+            while True:
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    server.close()
+    for connection in held:
+        connection.close()
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_that_never_answers_fails_within_the_connect_timeout(
+    not_connected: None, monkeypatch: pytest.MonkeyPatch, silent_listener: int, scheme: str
 ) -> None:
     import pytest_modgap.embedding.ray_cluster as ray_cluster
 
-    # A TEST-NET-1 address (RFC 5737): routed nowhere, so the connection waits until the timeout.
     monkeypatch.setattr(ray_cluster, "CONNECT_TIMEOUT_S", 2.0)
+    address = f"{scheme}127.0.0.1:{silent_listener}"
     started = time.monotonic()
-    with pytest.raises(ModgapInputError, match=r"192\.0\.2\.1:10001"):
-        ray_cluster.connect("192.0.2.1:10001")
-    assert time.monotonic() - started < 30
+    with pytest.raises(
+        ModgapInputError, match=r"no gRPC answer within 2 s.*'ray://HOST:PORT'"
+    ) as err:
+        ray_cluster.connect(address)
+    assert time.monotonic() - started < 2.0 + 1.0
+    assert address in str(err.value)
+
+
+def test_a_port_that_speaks_another_protocol_is_refused_at_once(not_connected: None) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer_like_a_web_server() -> None:
+        connection = server.accept()[0]
+        connection.recv(64)
+        connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        connection.close()
+
+    threading.Thread(target=answer_like_a_web_server, daemon=True).start()
+    from pytest_modgap.embedding.ray_cluster import connect
+
+    port = server.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(ModgapInputError, match=r"does not speak gRPC.*HTTP/1\.1.*8265"):
+        connect(f"127.0.0.1:{port}")
+    assert time.monotonic() - started < 5
+    server.close()
+
+
+def test_the_clusters_own_gcs_port_passes_the_grpc_check(cluster: Path) -> None:
+    from pytest_modgap.embedding.ray_cluster import _check_answers_grpc
+
+    address = ray.get_runtime_context().gcs_address
+    host, _, port = address.rpartition(":")
+    _check_answers_grpc(address, host, int(port))
+
+
+def test_the_tests_cluster_listens_on_loopback_only(cluster: Path) -> None:
+    host = ray.get_runtime_context().gcs_address.rpartition(":")[0]
+    nodes = {node["NodeManagerAddress"] for node in ray.nodes()}
+    assert host == "127.0.0.1" and nodes == {"127.0.0.1"}, (host, nodes)
 
 
 def test_the_connect_timeout_leaves_room_inside_30_seconds() -> None:
