@@ -6,6 +6,7 @@ One panel per model, stacked on a shared x axis; matplotlib (the "figures" extra
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from pytest_modgap.metrics.report import Report
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
 EDGES = np.linspace(-1.0, 1.0, OVERLAP_BINS + 1)
 """The bin edges of every histogram drawn: the 200 equal bins on [−1, 1] of the overlap metrics."""
@@ -195,15 +197,15 @@ def _render(
         figsize=(_FIGURE_WIDTH_INCHES, 0.9 + _PANEL_HEIGHT_INCHES * len(panels)),
         layout="constrained",
     )
+    canvas_class(figure)
     axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (label, report, data) in zip(axes, panels, strict=True):
         _panel(ax, label, report, data, series, summary)
     axes[-1].set_xlim(low, high)
     axes[-1].set_xlabel("cosine similarity")
-    figure.suptitle(title, fontsize=11)
+    fit_title(figure, title)
 
     buffer = io.BytesIO()
-    canvas_class(figure)
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
@@ -236,7 +238,9 @@ def _panel(
     ax.legend(
         title=legend_title, loc="upper left", fontsize=8, title_fontsize=8, frameon=False
     ).get_title().set_fontweight("bold")
-    ax.set_title(f"{label}  (n = {report.n:,} pairs)", loc="left", fontsize=10)
+    title = ax.set_title(f"{label}  (n = {report.n:,} pairs)", loc="left", fontsize=10)
+    # The panel's width before the layout runs: the layout only widens it.
+    fit_text(title, ax.get_position().width * ax.figure.bbox.width)
     ax.set_ylabel("density")
     ax.set_ylim(bottom=0.0, top=_top(data, series))
     ax.spines[["top", "right"]].set_visible(False)
@@ -255,6 +259,55 @@ def _data_range(densities: Sequence[np.ndarray]) -> tuple[float, float]:
     first = max(0, int(occupied[0]) - _PADDING_BINS)
     last = min(OVERLAP_BINS, int(occupied[-1]) + 1 + _PADDING_BINS)
     return float(EDGES[first]), float(EDGES[last])
+
+
+_TITLE_WIDTH_SHARE = 0.96
+"""The share of the figure's width a title may fill: a little room is left at each edge."""
+_MIN_COLUMNS = 12
+_BREAKS = re.compile(r"(?<=[\s/\\:,])")
+"""Where a wrapped title may break: after a space, a path separator, a colon or a comma."""
+
+
+def fit_title(figure: Figure, title: str, *, fontsize: float = 11) -> None:
+    """Set ``title`` above the whole figure, wrapped onto as many lines as it needs.
+
+    A title names the data set spec, often a long path: set as one line it runs past both edges
+    of a centred title and is cut there, losing the very part that tells two data sets apart.
+    The figure needs its canvas (for the text's measured width).
+    """
+    fit_text(figure.suptitle(title, fontsize=fontsize), figure.bbox.width * _TITLE_WIDTH_SHARE)
+
+
+def fit_text(text: Text, width: float) -> None:
+    """Wrap ``text`` (a title on a figure with a canvas) until it is at most ``width`` pixels
+    wide, breaking after spaces, path separators, colons and commas where it can."""
+    original = text.get_text()
+    widest = max(map(len, original.splitlines()), default=0)
+    measured = text.get_window_extent().width
+    while measured > width and widest > _MIN_COLUMNS:
+        # Characters are about equally wide: shorten the lines in proportion to the excess.
+        columns = max(_MIN_COLUMNS, min(widest - 1, int(widest * width / measured)))
+        text.set_text(wrap_title(original, columns))
+        widest = max(map(len, text.get_text().splitlines()))
+        measured = text.get_window_extent().width
+
+
+def wrap_title(text: str, columns: int) -> str:
+    """``text`` on lines of at most ``columns`` characters, broken at ``_BREAKS`` where it can
+    and inside a part only when the part alone is longer than a line; only the spaces at the
+    breaks are dropped."""
+    lines: list[str] = []
+    line = ""
+    for piece in _BREAKS.split(text):
+        if line and len(line) + len(piece.rstrip()) > columns:
+            lines.append(line.rstrip())
+            line = ""
+        while len(piece.rstrip()) > columns:
+            lines.append(piece[:columns])
+            piece = piece[columns:]
+        line += piece
+    lines.append(line.rstrip())
+    return "\n".join(part for part in lines if part)
 
 
 def matplotlib_classes() -> tuple[Any, Any]:

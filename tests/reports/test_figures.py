@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_modgap import Report, measure_embeddings
 from pytest_modgap.errors import ModgapError
-from pytest_modgap.reports.figures import EDGES, figure2, figure3, figure_data
+from pytest_modgap.reports.figures import EDGES, figure2, figure3, figure_data, wrap_title
+from tests.reports.figure_checks import LONG_SPEC, assert_titles_fit, recorded_figures
 from tests.reports.synthetic import paired_embeddings
 
 
@@ -127,3 +130,22 @@ def test_x_range_is_trimmed_to_the_data() -> None:
     assert -1.0 < low < 0.2 and 0.5 < high < 1.0
     assert high - low < 0.5
     assert _data_range([np.zeros(200)]) == (-1.0, 1.0)
+
+
+def test_a_long_data_set_spec_or_model_label_is_wrapped_inside_the_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_text2: Report, closed_gap: Report
+) -> None:
+    drawn = recorded_figures(monkeypatch)
+    title = f"Matched vs non-matching image-text cosine similarity: {LONG_SPEC}"
+    model = "./checkpoints/" + "release-candidate-with-a-very-long-name-" * 3
+    figure3([(model, with_text2), ("short", closed_gap)], tmp_path / "f3.png", title=title)
+    (figure,) = drawn
+    assert_titles_fit(figure, title, f"{model}  (n = {with_text2.n:,} pairs)")
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=120), columns=st.integers(12, 60))
+def test_wrapped_titles_keep_every_character_on_short_enough_lines(text: str, columns: int) -> None:
+    wrapped = wrap_title(text, columns)
+    assert all(len(line) <= columns for line in wrapped.splitlines())
+    assert "".join(wrapped.split()) == "".join(text.split())
