@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import io
+import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from pytest_modgap.reports.history import CHANGE_METRICS, History, run_label
 _COLUMNS = 3
 _PANEL_INCHES = (3.4, 2.3)
 _MAX_TICKS = 12
+_SLUG_CHARS = 60
 _COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 """Okabe-Ito colours, one per model spec (then repeated)."""
 
@@ -38,7 +41,7 @@ def trend_figure(entries: Sequence[dict[str, Any]], path: Path, *, title: str) -
     as a band (a spec measured once is a point with an error bar); x ticks name the runs by time
     and git commit. Needs matplotlib (the "figures" extra); written atomically.
     """
-    from pytest_modgap.reports.figures import matplotlib_classes
+    from pytest_modgap.reports.figures import fit_title, matplotlib_classes
 
     figure_class, canvas_class = matplotlib_classes()
     names = [name for name in METRICS if any(name in e["metrics"] for e in entries)]
@@ -47,9 +50,10 @@ def trend_figure(entries: Sequence[dict[str, Any]], path: Path, *, title: str) -
     figure = figure_class(
         figsize=(_PANEL_INCHES[0] * _COLUMNS, 0.8 + _PANEL_INCHES[1] * rows), layout="constrained"
     )
+    canvas_class(figure)
     axes = figure.subplots(rows, _COLUMNS, squeeze=False).ravel()
     models = list(dict.fromkeys(entry["model"] for entry in entries))
-    ticks = [_tick(entry) for entry in entries]
+    ticks = run_ticks(entries)
     step = max(1, -(-len(ticks) // _MAX_TICKS))
     for number, (ax, name) in enumerate(zip(axes, names, strict=False)):
         for index, model in enumerate(models):
@@ -69,19 +73,41 @@ def trend_figure(entries: Sequence[dict[str, Any]], path: Path, *, title: str) -
         ax.set_axis_off()
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", fontsize=8, frameon=False)
-    figure.suptitle(title, fontsize=11)
+    fit_title(figure, title)
     buffer = io.BytesIO()
-    canvas_class(figure)
     figure.savefig(buffer, format="png", dpi=110)
     write_bytes_atomic(path, buffer.getvalue())
     return path
 
 
-def _tick(entry: dict[str, Any]) -> str:
-    """A run's x label: its date and commit (date and time when no commit was recorded)."""
-    commit = entry.get("git_commit")
+def run_ticks(entries: Sequence[dict[str, Any]]) -> list[str]:
+    """Each run's x label, all different: its date and commit (date and time to the minute when no
+    commit was recorded); runs that would share a label get the time to the second, and runs of
+    the same second (two models measured in one run) a number."""
+    short = [_tick(entry, seconds=False) for entry in entries]
+    shared = Counter(short)
+    ticks = [
+        _tick(entry, seconds=True) if shared[tick] > 1 else tick
+        for entry, tick in zip(entries, short, strict=True)
+    ]
+    shared = Counter(ticks)
+    seen: Counter[str] = Counter()
+    numbered = []
+    for tick in ticks:
+        if shared[tick] > 1:
+            seen[tick] += 1
+            tick = f"{tick} #{seen[tick]}"
+        numbered.append(tick)
+    return numbered
+
+
+def _tick(entry: dict[str, Any], *, seconds: bool) -> str:
     time = str(entry["time"])
-    return f"{time[:10]}\n{commit[:7]}" if isinstance(commit, str) else time[:16].replace("T", "\n")
+    commit = entry.get("git_commit")
+    commit = commit[:7] if isinstance(commit, str) else None
+    if seconds:
+        return f"{time[:10]}\n{time[11:19]}" + (f" {commit}" if commit else "")
+    return f"{time[:10]}\n{commit or time[11:16]}"
 
 
 def _series(ax: Any, entries: Sequence[dict[str, Any]], name: str, model: str, color: str) -> None:
@@ -137,12 +163,12 @@ def write_history_report(history: History, directory: str | Path) -> Path:
         body.append(f'<p class="note">Lines skipped (not history entries): {escape(lines)}</p>')
     if missing:
         body.append(f'<p class="note">Figures not drawn: {escape(missing)}</p>')
-    for number, (dataset, entries) in enumerate(groups.items(), start=1):
+    names: set[str] = set()
+    for dataset, entries in groups.items():
         body.append(f"<h2>Data set: {escape(dataset)}</h2>")
         if not missing:
-            path = trend_figure(
-                entries, root / f"trend-{number}.png", title=f"Metrics over the runs: {dataset}"
-            )
+            name = f"trend-{_file_slug(dataset, names)}.png"
+            path = trend_figure(entries, root / name, title=f"Metrics over the runs: {dataset}")
             encoded = base64.b64encode(path.read_bytes()).decode("ascii")
             body.append(
                 f'<figure><img alt="Trends on {escape(dataset)}" '
@@ -154,6 +180,17 @@ def write_history_report(history: History, directory: str | Path) -> Path:
     index = root / "index.html"
     write_text_atomic(index, html_page("pytest-modgap run history", body))
     return index
+
+
+def _file_slug(label: str, taken: set[str]) -> str:
+    """A file-name-safe form of a data set label (``coco:/data/coco @128`` ->
+    ``coco-data-coco-128``), numbered when another label already gave the same one."""
+    base = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:_SLUG_CHARS] or "dataset"
+    slug, number = base, 2
+    while slug in taken:
+        slug, number = f"{base}-{number}", number + 1
+    taken.add(slug)
+    return slug
 
 
 def _runs_table(entries: Sequence[dict[str, Any]]) -> str:

@@ -137,10 +137,10 @@ def test_the_history_report_draws_every_metric_over_the_runs(tmp_path: Path) -> 
     index = write_history_report(read_history(path), tmp_path / "report")
     assert sorted(p.name for p in index.parent.iterdir()) == [
         "index.html",
-        "trend-1.png",
-        "trend-2.png",
+        "trend-coco-data-coco.png",
+        "trend-shapes.png",
     ]
-    assert (index.parent / "trend-1.png").read_bytes()[:4] == b"\x89PNG"
+    assert (index.parent / "trend-shapes.png").read_bytes()[:4] == b"\x89PNG"
     page = index.read_text(encoding="utf-8")
     assert "Data set: shapes" in page and "Data set: coco:/data/coco" in page
     assert page.count('src="data:image/png;base64,') == 2
