@@ -281,7 +281,8 @@ def fit_title(figure: Figure, title: str, *, fontsize: float = 11) -> None:
 def fit_text(text: Text, width: float) -> None:
     """Wrap ``text`` (a title on a figure with a canvas) until it is at most ``width`` pixels
     wide, breaking after spaces, path separators, colons and commas where it can."""
-    original = text.get_text()
+    original = displayable(text.get_text())
+    text.set_text(original)
     widest = max(map(len, original.splitlines()), default=0)
     measured = text.get_window_extent().width
     while measured > width and widest > _MIN_COLUMNS:
@@ -290,6 +291,17 @@ def fit_text(text: Text, width: float) -> None:
         text.set_text(wrap_title(original, columns))
         widest = max(map(len, text.get_text().splitlines()))
         measured = text.get_window_extent().width
+
+
+def displayable(text: str) -> str:
+    """``text`` with what a UTF-8 encoder refuses written as escapes: a file name that is not
+    UTF-8 reaches Python with lone surrogates (``caf\\udce9``), which matplotlib's font code and
+    a UTF-8 page cannot take; its bytes are shown as Python writes them (``caf\\xe9``)."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no file name gives (e.g. from a hand-edited file)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def wrap_title(text: str, columns: int) -> str:

@@ -41,7 +41,7 @@ def trend_figure(entries: Sequence[dict[str, Any]], path: Path, *, title: str) -
     as a band (a spec measured once is a point with an error bar); x ticks name the runs by time
     and git commit. Needs matplotlib (the "figures" extra); written atomically.
     """
-    from pytest_modgap.reports.figures import fit_title, matplotlib_classes
+    from pytest_modgap.reports.figures import displayable, fit_title, matplotlib_classes
 
     figure_class, canvas_class = matplotlib_classes()
     names = [name for name in METRICS if any(name in e["metrics"] for e in entries)]
@@ -53,13 +53,14 @@ def trend_figure(entries: Sequence[dict[str, Any]], path: Path, *, title: str) -
     canvas_class(figure)
     axes = figure.subplots(rows, _COLUMNS, squeeze=False).ravel()
     models = list(dict.fromkeys(entry["model"] for entry in entries))
-    ticks = run_ticks(entries)
+    ticks = [displayable(tick) for tick in run_ticks(entries)]
     step = max(1, -(-len(ticks) // _MAX_TICKS))
     for number, (ax, name) in enumerate(zip(axes, names, strict=False)):
         for index, model in enumerate(models):
             _series(ax, entries, name, model, _COLORS[index % len(_COLORS)])
         better = METRICS[name].better if name in METRICS else "?"
-        ax.set_title(f"{name} ({better} is better)" if better != "none" else name, fontsize=9)
+        shown = displayable(name)
+        ax.set_title(f"{shown} ({better} is better)" if better != "none" else shown, fontsize=9)
         ax.set_xlim(-0.5, len(entries) - 0.5)
         # Run labels only under the lowest panel of each column: every panel shares the runs.
         lowest = number + _COLUMNS >= len(names)
@@ -112,6 +113,8 @@ def _tick(entry: dict[str, Any], *, seconds: bool) -> str:
 
 def _series(ax: Any, entries: Sequence[dict[str, Any]], name: str, model: str, color: str) -> None:
     """One model spec's runs of one metric: the values, joined, and the interval band."""
+    from pytest_modgap.reports.figures import displayable
+
     points = [
         (index, entry["metrics"][name])
         for index, entry in enumerate(entries)
@@ -136,16 +139,19 @@ def _series(ax: Any, entries: Sequence[dict[str, Any]], name: str, model: str, c
             color=color,
             markersize=4,
             capsize=3,
-            label=model,
+            label=displayable(model),
         )
         return
     ax.fill_between(xs, lows, highs, color=color, alpha=0.2, linewidth=0)
-    ax.plot(xs, values, marker="o", markersize=3, color=color, linewidth=1.2, label=model)
+    ax.plot(
+        xs, values, marker="o", markersize=3, color=color, linewidth=1.2, label=displayable(model)
+    )
 
 
 def write_history_report(history: History, directory: str | Path) -> Path:
     """``index.html`` in ``directory``: per data set, the trend figure (when matplotlib is there)
     and a table of the runs with their key metrics; returns the index's path."""
+    from pytest_modgap.reports.figures import displayable
     from pytest_modgap.reports.html import escape, figures_unavailable, html_page, short_label
 
     root = Path(directory)
@@ -178,7 +184,8 @@ def write_history_report(history: History, directory: str | Path) -> Path:
             )
         body.append(_runs_table(entries))
     index = root / "index.html"
-    write_text_atomic(index, html_page("pytest-modgap run history", body))
+    # Data set and model names from file names that are not UTF-8 are shown as escapes.
+    write_text_atomic(index, displayable(html_page("pytest-modgap run history", body)))
     return index
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import sys
 from pathlib import Path
@@ -149,3 +150,16 @@ def test_wrapped_titles_keep_every_character_on_short_enough_lines(text: str, co
     wrapped = wrap_title(text, columns)
     assert all(len(line) <= columns for line in wrapped.splitlines())
     assert "".join(wrapped.split()) == "".join(text.split())
+
+
+def test_a_title_that_is_not_utf8_is_drawn_with_its_bytes_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_text2: Report
+) -> None:
+    drawn = recorded_figures(monkeypatch)
+    dataset = "manifest:" + os.fsdecode(b"/data/caf\xe9.jsonl")  # \xe9 held as \udce9
+    model = os.fsdecode(b"r\xe9lease")
+    figure3([(model, with_text2)], tmp_path / "f3.png", title=f"Figure 3: {dataset}")
+    (figure,) = drawn
+    assert_titles_fit(
+        figure, "Figure 3: manifest:/data/caf\\xe9.jsonl", "r\\xe9lease  (n = 300 pairs)"
+    )

@@ -3,6 +3,7 @@ set, and x labels that tell every run apart."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,17 @@ def test_trend_figures_are_named_by_their_data_set(tmp_path: Path) -> None:
     ]
     page = index.read_text(encoding="utf-8")
     assert "(trend-coco-data-coco-128.png)" in page and "(trend-shapes.png)" in page
+
+
+def test_a_history_of_paths_that_are_not_utf8_draws_and_writes_its_page(tmp_path: Path) -> None:
+    # Python holds the \xe9 of a Latin-1 file name as a lone surrogate, which neither matplotlib
+    # nor a UTF-8 page can take: both show the byte as \xe9.
+    dataset = "manifest:" + os.fsdecode(b"/data/caf\xe9.jsonl")
+    model = os.fsdecode(b"./checkpoints/r\xe9lease")
+    path = tmp_path / os.fsdecode(b"h\xe9story.jsonl")
+    append_history(path, [_entry(model, 0, dataset), _entry(model, 60, dataset)])
+    index = write_history_report(read_history(path), tmp_path / "report")
+    page = index.read_text(encoding="utf-8")
+    assert "Data set: manifest:/data/caf\\xe9.jsonl" in page and "r\\xe9lease" in page
+    assert "h\\xe9story.jsonl" in page
+    assert (index.parent / "trend-manifest-data-caf-jsonl.png").read_bytes()[:4] == b"\x89PNG"
