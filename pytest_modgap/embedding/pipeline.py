@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from pytest_modgap.data.caption_bound import bounded_caption
 from pytest_modgap.data.pairset import EncodedImage, PairSet
 from pytest_modgap.embedding.cache import CacheWarning
 from pytest_modgap.embedding.embeddings import Embeddings
@@ -110,12 +111,16 @@ class TextColumns:
     @classmethod
     def of(cls, pairs: PairSet, *, captions_only: bool = False) -> TextColumns:
         """The distinct texts of ``pairs``, in order of first appearance, and every column's rows;
-        ``captions_only``: only ``texts`` and ``texts2`` (what an ``embeddings:`` file holds)."""
+        ``captions_only``: only ``texts`` and ``texts2`` (what an ``embeddings:`` file holds).
+        Every text is cut to ``bounded_caption`` here, where all of them pass on their way to an
+        encoder (local, Ray or ``modgap embed``): tokenizers truncate only after tokenizing."""
         index: dict[str, int] = {}
 
         def rows(texts: Sequence[str]) -> np.ndarray:
             return np.fromiter(
-                (index.setdefault(text, len(index)) for text in texts), np.int64, len(texts)
+                (index.setdefault(bounded_caption(text), len(index)) for text in texts),
+                np.int64,
+                len(texts),
             )
 
         text = rows(pairs.texts)
