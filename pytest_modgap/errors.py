@@ -6,6 +6,35 @@ at fault and says how to fix it. The plugin turns these into short pytest errors
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
+
+_OPTION_NAMES: ContextVar[Mapping[str, str]] = ContextVar(
+    "pytest_modgap_option_names", default=MappingProxyType({})
+)
+
+
+def option_name(pytest_option: str) -> str:
+    """The option a message should name for what pytest calls ``pytest_option``.
+
+    The loaders serve pytest, the ``modgap`` command and Python callers alike; a message that
+    tells the user which option to change must name the one they typed. Under ``option_names``
+    (the command sets it) that is the command's own (``--model``), else the pytest option.
+    """
+    return _OPTION_NAMES.get().get(pytest_option, pytest_option)
+
+
+@contextmanager
+def option_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, messages name ``names[pytest_option]`` instead of the pytest option."""
+    token = _OPTION_NAMES.set(MappingProxyType({**_OPTION_NAMES.get(), **names}))
+    try:
+        yield
+    finally:
+        _OPTION_NAMES.reset(token)
+
 
 class ModgapError(ValueError):
     """Bad input to pytest-modgap: the message names what is wrong and how to fix it."""

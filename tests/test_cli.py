@@ -449,3 +449,53 @@ def test_ray_help_names_every_address_form(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert "local, auto, ray://HOST:PORT or HOST:PORT" in _help([command], capsys)
+
+
+def test_the_reference_comparison_uses_the_gates_default_tolerance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One default for one idea: `--reference-model` without --tolerance allows what a baseline
+    without a tolerance allows."""
+    from pytest_modgap.gate.baselines import DEFAULT_TOLERANCE
+
+    candidate = _vectors(tmp_path / "candidate.npz", seed=1)
+    reference = _vectors(tmp_path / "reference.npz", seed=2)
+    argv = ["measure", "--model", candidate, "--reference-model", reference, "--samples", "all"]
+    main([*argv, "--no-ci"])
+    comparison = capsys.readouterr().out.split("Paired comparison on the same 40 pairs")[1]
+    assert f" {DEFAULT_TOLERANCE:.4f} " in _row(comparison, "alignment")
+    assert f"(default: {DEFAULT_TOLERANCE}, a baseline's default)" in _help(["measure"], capsys)
+
+
+def test_errors_from_the_loaders_name_the_commands_own_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The loaders serve pytest and the command alike; the command's user never typed
+    --modgap-model, so the message must name what they typed."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    quick = ["--samples", "10", "--no-ci", "--no-cache"]
+    message = _error(["measure", "--model", str(blocker), *quick], capsys)
+    assert "Point --model at a directory" in message, message
+    argv = ["measure", "--model", REFERENCE, "--reference-model", str(blocker), *quick]
+    message = _error(argv, capsys)
+    assert "Point --reference-model at a directory" in message, message
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "config.json").write_text('{"auto_map": {"AutoModel": "modeling.M"}}')
+    message = _error(["measure", "--model", str(remote), *quick], capsys)
+    assert "allow it with --trust-remote-code" in message, message
+    shards = f"wds:{tmp_path}/missing/{{000..001}}.tar"
+    message = _error(["measure", "--dataset", shards, *quick], capsys)
+    assert f"relative paths are taken from the current directory, {Path.cwd()}" in message
+    assert "pytest runs in" not in message, message
+
+
+def test_errors_outside_the_command_keep_the_pytest_options(tmp_path: Path) -> None:
+    from pytest_modgap.errors import EncoderError
+    from pytest_modgap.models.source import resolve_model_source
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(EncoderError, match="Point --modgap-model at a directory"):
+        resolve_model_source(str(blocker))

@@ -10,8 +10,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pytest_modgap.cli import baselines, compare, embed, history, measure, paper
-from pytest_modgap.cli.arguments import Formatter, Parser, UsageError, specs_help
-from pytest_modgap.errors import ModgapError
+from pytest_modgap.cli.arguments import (
+    PLUGIN_OPTIONS,
+    Formatter,
+    Parser,
+    UsageError,
+    specs_help,
+)
+from pytest_modgap.errors import ModgapError, option_names
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "measure": measure.run,
@@ -45,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``modgap`` console script; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        with option_names(PLUGIN_OPTIONS):
+            return _COMMANDS[args.command](args)
     except (UsageError, ModgapError, OSError) as error:
         print(f"modgap: error: {error}", file=sys.stderr)
         return 2

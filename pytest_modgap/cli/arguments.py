@@ -35,6 +35,13 @@ def ray_address_forms() -> str:
     return f"{LOCAL}, {AUTO}, ray://HOST:PORT or HOST:PORT"
 
 
+PLUGIN_OPTIONS = {
+    "--modgap-model": "--model",
+    "--modgap-trust-remote-code": "--trust-remote-code",
+}
+"""The command's names for the pytest options that shared code names in its messages
+(``errors.option_name``)."""
+
 Commands = Any
 """The object ``add_subparsers`` returns (argparse does not name its type publicly)."""
 

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,8 @@ from pytest_modgap.cli.arguments import (
     specs_help,
     tolerance,
 )
-from pytest_modgap.errors import DatasetError
+from pytest_modgap.errors import DatasetError, option_names
+from pytest_modgap.gate.baselines import DEFAULT_TOLERANCE
 
 if TYPE_CHECKING:
     from pytest_modgap.embedding.measurement import LoadedModel
@@ -96,7 +98,9 @@ def add_parser(commands: Commands) -> None:
     measure.add_argument(
         "--tolerance",
         type=tolerance,
-        help="absolute change a metric may make against --reference-model (default: 0.01)",
+        default=DEFAULT_TOLERANCE,
+        help="absolute change a metric may make against --reference-model (default: "
+        f"{DEFAULT_TOLERANCE}, a baseline's default)",
     )
     measure.add_argument(
         "--history",
@@ -175,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
             (model_label(model_spec), str(args.dataset), report)
         ]
         if args.reference_model:
-            reference = load(args.reference_model)
+            with option_names({"--modgap-model": "--reference-model"}):
+                reference = _load_reference(args, load)
             comparison = _compare(args, loaded, reference, cache, ci)
             if args.report_dir:
                 reference_report = measured(reference, cache)
@@ -200,6 +205,17 @@ def run(args: argparse.Namespace) -> int:
             if missing:
                 print(f"figures not drawn: {missing}")
     return 1 if comparison is not None and comparison.failed else 0
+
+
+def _load_reference(args: argparse.Namespace, load: Callable[[str], LoadedModel]) -> LoadedModel:
+    """The --reference-model, loaded now when the comparison would load it anyway (no identity
+    from its files: a factory, sentence-transformers, precomputed or unloadable spec), so that its
+    errors surface here, where they name --reference-model, not --model. With a Ray address only
+    the replicas load it."""
+    reference = load(args.reference_model)
+    if args.ray_address is None and reference.identity() is None:
+        reference.encoder  # noqa: B018 (loading is the point: errors surface here)
+    return reference
 
 
 def _lower_the_default_samples(args: argparse.Namespace, loaded: LoadedModel) -> bool:

@@ -141,8 +141,8 @@ def expand_files(pattern: str, loader: str, suffixes: Sequence[str]) -> list[Pat
         else:
             raise DatasetError(
                 f"Data set spec {loader}:{pattern} names {path}, which does not exist. Check the "
-                f"path or the pattern's ranges (relative paths are taken from the directory pytest "
-                f"runs in)."
+                f"path or the pattern's ranges (relative paths are taken from the current "
+                f"directory, {Path.cwd()})."
             )
     if not found:
         raise DatasetError(

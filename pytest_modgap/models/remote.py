@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from pytest_modgap.errors import EncoderError
+from pytest_modgap.errors import EncoderError, option_name
 from pytest_modgap.models.content_hash import file_digest
 from pytest_modgap.models.device import (
     default_batch_size,
@@ -121,9 +121,9 @@ class RemoteCodeEncoder:
             raise EncoderError(
                 f"Model {source.spec!r} ships its own Python code (config.json auto_map: "
                 f"AutoModel -> {source.remote_code_class}), and running it was not allowed. Read "
-                f"that code, then allow it with --modgap-trust-remote-code on the pytest command "
-                f"line (modgap_trust_remote_code = true in the ini file) or "
-                f"trust_remote_code=True in load_encoder()."
+                f"that code, then allow it with {option_name('--modgap-trust-remote-code')} (in "
+                f"pytest's ini file modgap_trust_remote_code = true; in Python "
+                f"trust_remote_code=True in load_encoder())."
             )
         if truncate_dim is not None and (isinstance(truncate_dim, bool) or truncate_dim < 1):
             raise EncoderError(

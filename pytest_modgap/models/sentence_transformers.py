@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_modgap.errors import EncoderError
+from pytest_modgap.errors import EncoderError, option_name
 from pytest_modgap.models.device import (
     default_batch_size,
     dtype_name,
@@ -150,7 +150,7 @@ class SentenceTransformerEncoder:
                 f"Model {source.spec!r}: sentence-transformers {sentence_transformers.__version__} "
                 f"could not load {source.directory} ({type(exc).__name__}: {exc}). Check that "
                 f"{MODULES_FILE} and every module folder it names are complete; a module with its "
-                f"own code needs --modgap-trust-remote-code."
+                f"own code needs {option_name('--modgap-trust-remote-code')}."
             ) from exc
         modalities = getattr(model, "modalities", None)
         if isinstance(modalities, list) and "image" not in modalities:
@@ -158,7 +158,8 @@ class SentenceTransformerEncoder:
                 f"Model {source.spec!r} is a sentence-transformers model that embeds "
                 f"{' and '.join(map(str, modalities))} but not images (its first module is "
                 f"{type(model[0]).__name__}), so it has no image-text gap to measure. Point "
-                f"--modgap-model at an image-text model such as the clip-ViT-B-32 layout."
+                f"{option_name('--modgap-model')} at an image-text model such as the "
+                f"clip-ViT-B-32 layout."
             )
         model.to(device=resolved_device, dtype=resolved_dtype)
         model.eval()

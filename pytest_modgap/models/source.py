@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_modgap.errors import EncoderError
+from pytest_modgap.errors import EncoderError, option_name
 from pytest_modgap.models.content_hash import file_digest
 from pytest_modgap.models.hub_probe import probe_hub
 
@@ -87,7 +87,7 @@ def resolve_model_source(spec: str) -> ModelSource:
             raise EncoderError(
                 f"Model spec {spec!r}: {name!r} is a local directory, and a revision (@{revision}) "
                 f"only pins a Hugging Face hub id. Drop '@{revision}', or check out that revision "
-                f"into its own directory and point --modgap-model at it."
+                f"into its own directory and point {option_name('--modgap-model')} at it."
             )
         if not revision:
             raise EncoderError(
@@ -109,8 +109,8 @@ def _local_source(spec: str, path: Path) -> ModelSource:
     if not path.is_dir() or not config_path.is_file():
         what = "is a file, not a directory" if not path.is_dir() else "has no config.json"
         raise EncoderError(
-            f"Model spec {spec!r} {what}. Point --modgap-model at a directory written by "
-            f"save_pretrained() (config.json, weights, processor files), or use "
+            f"Model spec {spec!r} {what}. Point {option_name('--modgap-model')} at a directory "
+            f"written by save_pretrained() (config.json, weights, processor files), or use "
             f"'embeddings:file.npz' for precomputed vectors."
         )
     return ModelSource(spec=spec, directory=path.resolve(), config=_read_config(spec, config_path))
