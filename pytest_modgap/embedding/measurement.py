@@ -17,6 +17,7 @@ from pytest_modgap.data.pairset import PairSet, sample_rows
 from pytest_modgap.data.specs import DEFAULT_DATASET, load_dataset
 from pytest_modgap.metrics.engine import measure_embeddings
 from pytest_modgap.metrics.inputs import EmbeddingSet
+from pytest_modgap.metrics.measured import MeasuredPairs
 from pytest_modgap.metrics.report import Report
 
 if TYPE_CHECKING:
@@ -209,6 +210,11 @@ class Sample:
     retrieval: bool = True
     ran_on: tuple[str, str] | None = None
     """(device, dtype) of the Ray replicas that embedded it (None: this process, or the cache)."""
+    pairs: PairSet | None = None
+    """The sampled pairs (with their zero-shot prompts) these vectors embed; None for precomputed
+    embeddings."""
+    templates: tuple[str, ...] | None = None
+    """The zero-shot prompt templates used (data sets with class names)."""
 
     def pair_set(self) -> EmbeddingSet:
         """(image, text, text2, groups): the pairs alone."""
@@ -335,8 +341,21 @@ def _embed_sample(
         slices=slices,
         retrieval=not pairs.class_prompts,
         ran_on=where,
+        pairs=pairs,
+        templates=_templates_used(pairs, templates),
     )
     return sample, label
+
+
+def _templates_used(
+    pairs: PairSet, templates: str | Sequence[str] | None
+) -> tuple[str, ...] | None:
+    """The prompt templates ``with_class_texts`` chose for ``pairs`` (None without class names)."""
+    from pytest_modgap.data.templates import resolve_templates
+
+    if pairs.class_names is None:
+        return None
+    return tuple(resolve_templates(templates, pairs.name))
 
 
 def _precomputed_sample(
@@ -467,16 +486,51 @@ def measure(
     extra: dict[str, Any] = {} if truncate_dim is None else {"truncate_dim": truncate_dim}
     if ray_address is not None:
         extra["ray_address"] = ray_address
-    return report.with_metadata(
-        model=loaded.spec,
-        dataset=label,
-        samples=samples,
-        seed=seed,
-        device=device,
-        dtype=dtype_used,
-        seconds=round(time.perf_counter() - started, 3),
-        **extra,
+    if sample.templates is not None:
+        extra["templates"] = list(sample.templates)
+    measured = _measured_pairs(sample)
+    return replace(
+        report.with_metadata(
+            model=loaded.spec,
+            dataset=label,
+            samples=samples,
+            seed=seed,
+            device=device,
+            dtype=dtype_used,
+            pairs=_pairs_fingerprint(sample),
+            seconds=round(time.perf_counter() - started, 3),
+            **extra,
+        ),
+        measured=measured,
     )
+
+
+def _measured_pairs(sample: Sample) -> MeasuredPairs | None:
+    """The sample's vectors with its pairs' ids and names (None for precomputed embeddings, which
+    come without their pairs)."""
+    if sample.pairs is None:
+        return None
+    from pytest_modgap.embedding.pair_identity import measured_pairs
+
+    return measured_pairs(
+        sample.pairs,
+        image=sample.image,
+        text=sample.text,
+        text2=sample.text2,
+        groups=sample.groups,
+        extra_text=sample.extra_text,
+        extra_text_image=sample.extra_text_image,
+        class_embeddings=sample.class_embeddings,
+        slices=None if sample.slices is None else [str(label) for label in sample.slices],
+        retrieval=sample.retrieval,
+    )
+
+
+def _pairs_fingerprint(sample: Sample) -> str | None:
+    """The content fingerprint of the measured pairs (with their zero-shot prompts): what a
+    baseline entry records, so it is never compared with other pairs. None for precomputed
+    embeddings, whose file holds vectors but not the pairs they embed."""
+    return None if sample.pairs is None else sample.pairs.fingerprint()
 
 
 def _device_and_dtype(model: LoadedModel) -> tuple[str, str]:

@@ -278,9 +278,12 @@ class ModgapFixture:
         tolerance: float | None = None,
         metrics: Sequence[str] | None = None,
         slices: bool = False,
+        entry: str | None = None,
     ) -> Comparison:
         """Fail if ``report`` regressed against ``baseline`` (a name in --modgap-baseline-dir, or a
-        shipped ``paper/...`` one); with --modgap-update, record it instead.
+        shipped ``paper/...`` one); with --modgap-update, record it instead. ``entry`` names the
+        data set's entry in the file (default: its key, ``dataset_key``); a check whose pairs,
+        samples, seed, templates or truncation differ from the entry's is refused by name.
 
         ``tolerance`` (absolute) overrides the file's; ``metrics`` restricts the check;
         ``slices=True`` checks (records) every slice of the report too (``report.slices``). The
@@ -304,6 +307,8 @@ class ModgapFixture:
                 nodeid=self._nodeid,
                 command_options=self._session.replay,
                 slices=slices,
+                entry=entry,
+                snapshots=options.snapshots,
             )
         except BaselineRegression as regression:
             self._session.record_check(self._nodeid, regression.comparison)

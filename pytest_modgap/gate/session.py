@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pytest_modgap.metrics.paired import Comparison as PairedComparison
     from pytest_modgap.metrics.report import Report
 
-OptionKind = Literal["text", "int", "float", "flag", "list", "path"]
+OptionKind = Literal["text", "int", "float", "flag", "list", "path", "bool"]
 
 
 # NamedTuples rather than dataclasses here: this module loads with every pytest run, and generating
@@ -84,6 +84,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "baseline_dir", "path", "folder of baseline files (default: <rootdir>/baselines).", "DIR"
     ),
     OptionSpec("update", "flag", "record or refresh the baselines that modgap tests check."),
+    OptionSpec(
+        "snapshots",
+        "bool",
+        "true (default): --modgap-update also keeps the sampled pairs' vectors beside each "
+        "baseline (<name>.snapshots/), and checks compare paired against them; false: numbers only.",
+        "BOOL",
+    ),
     OptionSpec(
         "tolerance",
         "float",
@@ -157,6 +164,7 @@ class ModgapOptions(NamedTuple):
     trust_remote_code: bool = False
     baseline_dir: Path = Path("baselines")
     update: bool = False
+    snapshots: bool = True
     tolerance: float = DEFAULT_TOLERANCE
     json: Path | None = None
     strict: bool = False
@@ -293,6 +301,8 @@ def _read(config: pytest.Config, spec: OptionSpec) -> Any:
     if spec.kind == "flag":
         return bool(given) or bool(config.getini(spec.dest))
     if given not in (None, []):
+        if spec.kind == "bool":
+            return _boolean(str(given), spec.flag + "=" + str(given))
         if spec.kind == "path":
             return config.invocation_params.dir / Path(given).expanduser()
         return tuple(given) if spec.kind == "list" else given
@@ -305,6 +315,8 @@ def _read(config: pytest.Config, spec: OptionSpec) -> Any:
     if spec.kind == "path":
         base = config.inipath.parent if config.inipath is not None else config.rootpath
         return base / Path(text).expanduser()
+    if spec.kind == "bool":
+        return _boolean(text, f"ini option {spec.dest} = {text!r}")
     if spec.kind in ("int", "float"):
         try:
             return int(text) if spec.kind == "int" else float(text)
@@ -316,9 +328,21 @@ def _read(config: pytest.Config, spec: OptionSpec) -> Any:
     return text
 
 
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _boolean(text: str, given: str) -> bool:
+    """``true``/``false`` (also yes/no, on/off, 1/0); a UsageError naming the option otherwise."""
+    word = text.strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise pytest.UsageError(f"{given} is not true or false; give true or false.")
+
+
 # The command-line options a re-record command repeats: those that change what is measured or
 # where the baseline is written (the model and --modgap-update are added by the command itself).
 _REPLAYED = (
+    "snapshots",
     "dataset",
     "samples",
     "seed",

@@ -23,6 +23,7 @@ from pytest_modgap.metrics.bootstrap import (
 )
 from pytest_modgap.metrics.catalogue import METRICS
 from pytest_modgap.metrics.inputs import EmbeddingSet
+from pytest_modgap.metrics.measured import MeasuredPairs
 from pytest_modgap.metrics.report import Report
 
 if TYPE_CHECKING:
@@ -213,14 +214,27 @@ def _verdict(
     return "better" if improved else "worse"
 
 
-def _statistics(name: str, embedding_set: EmbeddingSet, retrieval: bool) -> PairStatistics:
+def _statistics(
+    name: str, embedding_set: EmbeddingSet | MeasuredPairs, retrieval: bool
+) -> PairStatistics:
     from pytest_modgap.metrics.engine import checked_statistics
 
-    image, text, text2, groups = embedding_set
     try:
+        if isinstance(embedding_set, MeasuredPairs):
+            arguments = embedding_set.arguments()
+            arguments["retrieval"] = arguments["retrieval"] and retrieval
+            return checked_statistics(embedding_set.image, embedding_set.text, **arguments)
+        image, text, text2, groups = embedding_set
         return checked_statistics(image, text, text2=text2, groups=groups, retrieval=retrieval)
     except ModgapInputError as error:
         raise ModgapInputError(f"{name} model: {error}") from None
+
+
+def _pair_set(embeddings: EmbeddingSet | MeasuredPairs) -> EmbeddingSet:
+    """(image, text, text2, groups) of either form."""
+    if isinstance(embeddings, MeasuredPairs):
+        return embeddings.image, embeddings.text, embeddings.text2, embeddings.groups
+    return embeddings
 
 
 def _same_groups(candidate: Any, reference: Any) -> None:
@@ -243,8 +257,8 @@ def _numpy(value: Any) -> np.ndarray:
 
 
 def compare_embeddings(
-    candidate: EmbeddingSet,
-    reference: EmbeddingSet,
+    candidate: EmbeddingSet | MeasuredPairs,
+    reference: EmbeddingSet | MeasuredPairs,
     *,
     ci: float | None = 0.95,
     n_boot: int = 1000,
@@ -262,23 +276,26 @@ def compare_embeddings(
     one ``measure_embeddings`` reports). ``tolerance``: the absolute change
     allowed (one number, or per metric; default DEFAULT_TOLERANCE). See ``MetricDifference`` for
     the verdicts; ``Comparison.failed`` lists the worse metrics. ``retrieval=False`` leaves the
-    recalls out (class-prompt captions), as in ``measure_embeddings``.
+    recalls out (class-prompt captions), as in ``measure_embeddings``. Given as ``MeasuredPairs``,
+    both samples bring every caption and their zero-shot prompts, so the recalls over all captions
+    and the zero-shot metrics are compared too.
     """
     import torch
 
     check_interval_options(ci, n_boot)
     tolerances = _tolerances(tolerance)
-    if len(candidate[0]) != len(reference[0]):
+    pairs_c, pairs_r = _pair_set(candidate), _pair_set(reference)
+    if len(pairs_c[0]) != len(pairs_r[0]):
         raise ModgapInputError(
-            f"candidate and reference: have {len(candidate[0])} and {len(reference[0])} pairs; a "
+            f"candidate and reference: have {len(pairs_c[0])} and {len(pairs_r[0])} pairs; a "
             f"paired comparison needs the embeddings of the same pairs from both models."
         )
-    if (candidate[2] is None) != (reference[2] is None):
+    if (pairs_c[2] is None) != (pairs_r[2] is None):
         raise ModgapInputError(
             "text2: given for only one of the models; the paired comparison needs the same pairs, "
             "so pass the second caption embeddings for both models or for neither."
         )
-    _same_groups(candidate[3], reference[3])
+    _same_groups(pairs_c[3], pairs_r[3])
     with torch.inference_mode():
         stats_c = _statistics("candidate", candidate, retrieval)
         stats_r = _statistics("reference", reference, retrieval)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from pytest_modgap.metrics.catalogue import METRICS
+from pytest_modgap.metrics.measured import MeasuredPairs
 
 _NEEDS_HINT = {
     "text2": " It needs a second caption per pair (text2).",
@@ -56,6 +57,9 @@ class Report(Mapping[str, float]):
     metadata: dict[str, Any] = field(default_factory=dict)
     distributions: Distributions | None = field(default=None, repr=False)
     slices: dict[str, Report] = field(default_factory=dict, repr=False)
+    measured: MeasuredPairs | None = field(default=None, repr=False)
+    """The vectors and pairs this report was measured from (``pytest_modgap.measure`` sets it; a
+    baseline snapshot keeps them). Not part of ``to_dict``: a report read back has none."""
 
     def __getitem__(self, name: str) -> float:
         try:

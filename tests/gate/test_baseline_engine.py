@@ -133,14 +133,30 @@ def test_baseline_names_stay_inside_the_folder(tmp_path: Path, name: str) -> Non
         ("Flickr8k:~/f8k", "flickr8k"),
         ("mscoco:/data/coco", "coco"),
         ("coco:/data/coco/annotations/captions_val2017.json", "coco"),
-        ("cifar100:/data/cifar#train", "cifar100"),
+        ("cifar100:/data/cifar", "cifar100"),
+        ("cifar100:/data/cifar#train", "cifar100#train"),
         ("jsonl:/data/pairs.jsonl", "pairs"),
         ("/data/my-set.jsonl", "my-set"),
         ("embeddings:/tmp/x.npz", "embeddings"),
+        ("wds:/data/setA/shard-{000..009}.tar", "wds:setA"),
+        ("wds:/data/setB/*.tar?image=png", "wds:setB"),
+        ("parquet:/data/eval/train.parquet", "parquet:train.parquet"),
+        ("hf:/data/coco-hf#test", "hf:coco-hf#test"),
+        ("csv:/data/flickr.csv", "csv:flickr.csv"),
     ],
 )
-def test_dataset_keys(spec: str, key: str) -> None:
+def test_dataset_keys_are_unique_per_data_set(spec: str, key: str) -> None:
     assert dataset_key(spec) == key
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [("wds:/data/setA/{0..9}.tar", "wds"), ("cifar100:/c#train", "cifar100"), ("shapes", "shapes")],
+)
+def test_format_1_keys_are_the_loaders_name(spec: str, key: str) -> None:
+    from pytest_modgap.gate.baselines.location import legacy_dataset_key
+
+    assert legacy_dataset_key(spec) == key
 
 
 def test_concurrent_updates_of_one_file_keep_every_data_set(tmp_path: Path) -> None:

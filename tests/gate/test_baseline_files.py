@@ -37,7 +37,7 @@ VALID_HEAD = "format: pytest-modgap/1\nmodel: m\ndatasets:\n  embeddings:\n"
             VALID_HEAD + "    n: lots\n    metrics:\n      alignment: 0.5\n",
             "is malformed: 'datasets.embeddings.n' must be the number of pairs measured*",
         ),
-        ("format: pytest-modgap/2\ndatasets: {}\n", "is malformed: 'format' is 'pytest-modgap/2'*"),
+        ("format: pytest-modgap/0\ndatasets: {}\n", "is malformed: 'format' is 'pytest-modgap/0'*"),
         ("- just\n- a list\n", "is malformed: the file must be a mapping*"),
     ],
     ids=[

@@ -21,7 +21,7 @@ def test_record_then_pass_then_fail_on_regressed_model(
     recorded.assert_outcomes(passed=1)
     recorded.stdout.fnmatch_lines(["*modgap tests: 0 passed, 0 regressed, 1 updated, 0 skipped*"])
     baseline = yaml.safe_load((pytester.path / "baselines" / "release.yaml").read_text())
-    assert baseline["format"] == "pytest-modgap/1"
+    assert baseline["format"] == "pytest-modgap/2"
     entry = baseline["datasets"]["embeddings"]
     assert entry["n"] == 100
     assert set(entry["metrics"]["alignment"]) == {"value", "ci"}

@@ -37,6 +37,7 @@ from pytest_modgap.gate.baselines.comparison import (
     check_tolerance,
     compare,
 )
+from pytest_modgap.gate.baselines.identity import package_version
 from pytest_modgap.gate.baselines.location import (
     dataset_key,
     load,
@@ -55,7 +56,7 @@ from pytest_modgap.gate.baselines.schema import (
     DatasetBaseline,
     MetricBaseline,
 )
-from pytest_modgap.gate.baselines.writing import package_version, write
+from pytest_modgap.gate.baselines.writing import write
 from pytest_modgap.gate.baselines.yaml_loader import read_yaml
 
 __all__ = [

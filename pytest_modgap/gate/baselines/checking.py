@@ -17,6 +17,7 @@ from pytest_modgap.gate.baselines.comparison import (
     compare,
 )
 from pytest_modgap.gate.baselines.location import _refuse_non_file, load, resolve, shipped_names
+from pytest_modgap.gate.baselines.paired_check import pair_with_snapshot
 from pytest_modgap.gate.baselines.writing import write
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ def check(
     nodeid: str | None = None,
     command_options: Sequence[str] = (),
     slices: bool = False,
+    entry: str | None = None,
+    snapshots: bool = True,
 ) -> Comparison:
     """Check ``report`` against ``baseline`` (or record it when ``update``); the engine of both
     ``assert_no_regression`` and the fixture's ``check``. ``slices``: check (record) every slice
@@ -75,7 +78,9 @@ def check(
     Raises BaselineRegression (an AssertionError with the table and the re-record command) on a
     regression and BaselineError when the baseline is missing or cannot be used; returns the
     Comparison otherwise. ``model``, ``command_options`` and ``nodeid`` go into the re-record
-    command.
+    command. ``entry`` names the data set's entry (default: its key, ``dataset_key``).
+    ``snapshots``: record the vectors beside the YAML, and check paired against them when they
+    are there (False: the recorded numbers alone).
     """
     __tracebackhide__ = True
     check_tolerance(tolerance, "tolerance")
@@ -84,7 +89,16 @@ def check(
     nodeid = nodeid or _current_nodeid()
     if update:
         source = f"recorded with: {record_command(model, nodeid, command_options)}"
-        return write(report, baseline, baseline_dir, metrics=metrics, source=source, slices=slices)
+        return write(
+            report,
+            baseline,
+            baseline_dir,
+            metrics=metrics,
+            source=source,
+            slices=slices,
+            entry=entry,
+            snapshots=snapshots,
+        )
     path, _ = resolve(baseline, baseline_dir)
     _refuse_non_file(path)
     if not path.is_file():
@@ -94,6 +108,7 @@ def check(
             f"record this one with: {record_command(model, nodeid, command_options)}"
         )
     loaded = load(baseline, baseline_dir)
+    command = None if loaded.shipped else record_command(model, nodeid, command_options)
     comparison = compare(
         report,
         loaded,
@@ -101,9 +116,12 @@ def check(
         metrics=metrics,
         default_tolerance=default_tolerance,
         slices=slices,
+        entry=entry,
+        record_hint=command,
     )
+    if snapshots:
+        comparison = pair_with_snapshot(comparison, loaded, report)
     if comparison.verdict == "regressed":
-        command = None if loaded.shipped else record_command(model, nodeid, command_options)
         raise BaselineRegression(comparison, comparison.explain(command))
     return comparison
 
@@ -117,6 +135,8 @@ def assert_no_regression(
     metrics: Sequence[str] | None = None,
     update: bool = False,
     slices: bool = False,
+    entry: str | None = None,
+    snapshots: bool = True,
 ) -> Comparison:
     """Fail (AssertionError with a readable table) if ``report`` regressed against ``baseline``.
 
@@ -125,7 +145,9 @@ def assert_no_regression(
     overrides every tolerance in the file; ``metrics`` restricts the check to those names.
     ``update=True`` records ``report`` instead (never a shipped baseline). ``slices=True`` checks
     (records) each of the report's slices too; the failure names those that regressed, worst
-    first. Usable without the ``modgap`` fixture, in or out of pytest. Returns the Comparison.
+    first. ``entry`` names the data set's entry yourself (default: its key); ``snapshots=False``
+    neither writes nor reads the vectors beside the YAML. Usable without the ``modgap`` fixture,
+    in or out of pytest. Returns the Comparison.
     """
     __tracebackhide__ = True
     return check(
@@ -136,4 +158,6 @@ def assert_no_regression(
         metrics=metrics,
         update=update,
         slices=slices,
+        entry=entry,
+        snapshots=snapshots,
     )

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_modgap.errors import BaselineError
-from pytest_modgap.gate.baselines.location import dataset_key
+from pytest_modgap.gate.baselines.identity import (
+    entry_key,
+    report_identity,
+    report_run,
+    report_spec,
+    run_notes,
+)
+from pytest_modgap.gate.baselines.location import legacy_dataset_key
 from pytest_modgap.gate.baselines.parsing import _finite
 from pytest_modgap.gate.baselines.quoting import short
 from pytest_modgap.gate.baselines.schema import DEFAULT_TOLERANCE, Baseline, DatasetBaseline
@@ -16,7 +23,11 @@ from pytest_modgap.gate.baselines.table import _table
 from pytest_modgap.metrics.catalogue import METRICS
 
 if TYPE_CHECKING:
+    from pytest_modgap.metrics.pair_changes import PairChange, PairChanges
     from pytest_modgap.metrics.report import Report
+
+FAILURE_PAIRS = 5
+"""Pairs per view that a failure message lists (the JSON report and the HTML list 20)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,9 @@ class MetricComparison:
     better: str
     verdict: str
     slice: str | None = None
+    change_ci: tuple[float, float] | None = None
+    """The change's own interval, from a paired comparison with the baseline's snapshot (the same
+    pairs, resampled together); None without a snapshot."""
 
     @property
     def change(self) -> float:
@@ -56,6 +70,7 @@ class MetricComparison:
             "obtained": self.obtained,
             "ci": list(self.ci) if self.ci is not None else None,
             "change": self.change,
+            "change_ci": list(self.change_ci) if self.change_ci is not None else None,
             "tolerance": self.tolerance,
             "better": self.better,
             "verdict": self.verdict,
@@ -81,6 +96,13 @@ class Comparison:
     verdict: str
     ci_level: float | None = None
     slice_rows: tuple[MetricComparison, ...] = ()
+    notes: tuple[str, ...] = ()
+    """Options that move vectors slightly (device type, dtype, versions) and differ from the
+    recorded run: named beside the table, never a reason to refuse."""
+    pair_changes: PairChanges | None = None
+    """With a snapshot: the pairs, images and classes that got worse (20 per view at most)."""
+    snapshot: str | None = None
+    """The snapshot file the check was paired with."""
 
     @property
     def regressed(self) -> tuple[MetricComparison, ...]:
@@ -121,6 +143,7 @@ class Comparison:
         ]
         if sliced:
             lines += ["Slices that regressed, worst first:", self.slice_table(), ""]
+        lines += self._context_lines()
         if command is not None:
             lines += ["If this change is intended, re-record the baseline with:", f"  {command}"]
         else:
@@ -129,6 +152,25 @@ class Comparison:
                 " check against a baseline of your own name and record it with --modgap-update."
             )
         return "\n".join(lines)
+
+    def _context_lines(self) -> list[str]:
+        """How the change was measured, the notes, and the pairs that got worse (5 per view)."""
+        lines: list[str] = []
+        if self.snapshot is not None:
+            lines += [
+                f"The change column is paired: this run against the baseline's snapshot of the "
+                f"same {self.n} pairs ({self.snapshot}), with the change's own interval.",
+                "",
+            ]
+        if self.notes:
+            lines += ["Note: recorded in another setting (vectors may move slightly):"]
+            lines += [f"  - {note}" for note in self.notes] + [""]
+        if self.pair_changes is not None:
+            for title, changes in self.pair_changes.limited(FAILURE_PAIRS).sections():
+                lines.append(f"Pairs that got worse, {title}:")
+                lines += [f"  {_pair_line(change)}" for change in changes]
+                lines.append("")
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, for the --modgap-json artefact and xdist workeroutput."""
@@ -140,6 +182,13 @@ class Comparison:
             "model": self.model,
             "verdict": self.verdict,
             "rows": [row.to_dict() for row in self.rows],
+            **({"notes": list(self.notes)} if self.notes else {}),
+            **({"snapshot": self.snapshot} if self.snapshot is not None else {}),
+            **(
+                {"pairs_worse": self.pair_changes.to_dict()}
+                if self.pair_changes is not None
+                else {}
+            ),
             **(
                 {}
                 if not self.slice_rows
@@ -161,34 +210,47 @@ def compare(
     metrics: Sequence[str] | None = None,
     default_tolerance: float | None = None,
     slices: bool = False,
+    entry: str | None = None,
+    record_hint: str | None = None,
 ) -> Comparison:
-    """Compare ``report`` with the baseline entry of its data set, row by row (no exception on a
-    regression: the Comparison's ``verdict`` says so). A BaselineError when they cannot be compared.
-    With ``slices``, every slice the entry records is compared too (``Comparison.slice_rows``).
+    """Compare ``report`` with its baseline entry (``entry``, else its data set's key), row by row
+    (no exception on a regression: the Comparison's ``verdict`` says so). A BaselineError when they
+    cannot be compared: no such entry, or an entry that measured something else (other pairs,
+    samples, seed, templates or truncation), each difference named, with ``record_hint`` (the
+    command that records the entry anew). With ``slices``, every recorded slice is compared too.
     """
     __tracebackhide__ = True
     tolerance = check_tolerance(tolerance, "tolerance")
     default_tolerance = check_tolerance(default_tolerance, "default_tolerance")
-    key = _report_dataset_key(report)
-    entry = baseline.datasets.get(key)
-    if entry is None:
+    key = entry_key(report, entry)
+    found = baseline.datasets.get(key)
+    if found is None and baseline.legacy and entry is None:
+        key = legacy_dataset_key(report_spec(report))
+        dim = report.metadata.get("truncate_dim")
+        key = key if dim is None else f"{key}@{dim}"
+        found = baseline.datasets.get(key)
+    if found is None:
         raise BaselineError(
             f"Baseline {baseline.name!r} ({baseline.path}) has no entry for data set {key!r}; it "
             f"records {', '.join(sorted(baseline.datasets))}. Measure one of those data sets, or "
             f"add {key!r} to this baseline with --modgap-update"
             f"{'' if not baseline.shipped else ' under a name of your own'}."
         )
-    if entry.n != report.n:
+    if found.n != report.n:
         raise BaselineError(
             f"Baseline {baseline.name!r} ({baseline.path}) recorded data set {key!r} with "
-            f"n={entry.n} pairs, but this report measured n={report.n}; values from different "
-            f"sample counts are not comparable. Measure with samples={entry.n}, or re-record "
+            f"n={found.n} pairs, but this report measured n={report.n}; values from different "
+            f"sample counts are not comparable. Measure with samples={found.n}, or re-record "
             f"with --modgap-update."
         )
-    names = _selected(entry, report, baseline, metrics)
+    notes: tuple[str, ...] = ()
+    if found.identity is not None:
+        _refuse_other_measurements(baseline, key, found, report, record_hint)
+        notes = tuple(run_notes(found.run, report_run(report)))
+    names = _selected(found, report, baseline, metrics)
     limits = (tolerance, baseline.tolerance, default_tolerance)
-    rows = _rows(entry, report, names, limits)
-    slice_rows = _slice_rows(entry, report, baseline, key, metrics, limits) if slices else []
+    rows = _rows(found, report, names, limits)
+    slice_rows = _slice_rows(found, report, baseline, key, metrics, limits) if slices else []
     regressed = any(row.regressed for row in (*rows, *slice_rows))
     verdict = "regressed" if regressed else "passed"
     return Comparison(
@@ -201,6 +263,26 @@ def compare(
         rows=tuple(rows),
         verdict=verdict,
         ci_level=report.ci_level,
+        notes=notes,
+    )
+
+
+def _refuse_other_measurements(
+    baseline: Baseline, key: str, found: DatasetBaseline, report: Report, record_hint: str | None
+) -> None:
+    """A BaselineError naming every way this run measured something else than the entry."""
+    __tracebackhide__ = True
+    assert found.identity is not None
+    differences = found.identity.differences(report_identity(report))
+    if not differences:
+        return
+    listed = "; ".join(differences)
+    record = f" Record the entry anew with: {record_hint}." if record_hint else ""
+    raise BaselineError(
+        f"Baseline {baseline.name!r} ({baseline.path}) entry {key!r} measured something else than "
+        f"this run, so the two cannot be compared: {listed}. Measure what the entry records, "
+        f"record a new entry for this data set under its own name (entry='NAME'), or, if the "
+        f"change is intended, re-record this one.{record}"
     )
 
 
@@ -345,22 +427,20 @@ def _row(
     return MetricComparison(name, recorded, obtained, ci, tolerance, better, verdict)
 
 
-def _report_dataset_key(report: Report) -> str:
-    """The data set key of a report from its metadata (``measure`` records the spec)."""
-    __tracebackhide__ = True
-    spec = report.metadata.get("dataset")
-    if not isinstance(spec, str):
-        raise BaselineError(
-            "This report has no data set in its metadata, so its baseline entry cannot be found. "
-            "Measure with pytest_modgap.measure (or the modgap fixture), or add it with "
-            "report.with_metadata(dataset='<data set spec>')."
-        )
-    dim = report.metadata.get("truncate_dim")
-    # Matryoshka truncations are separate entries: "shapes@128" next to the full-size "shapes".
-    return dataset_key(spec) if dim is None else f"{dataset_key(spec)}@{dim}"
-
-
 def _report_model(report: Report) -> str | None:
     """The model spec recorded in a report's metadata, if any."""
     model = report.metadata.get("model")
     return model if isinstance(model, str) else None
+
+
+def _pair_line(change: PairChange) -> str:
+    """``image  "caption"  0.8123 -> 0.5012``: one pair of a failure message."""
+    caption = change.caption if len(change.caption) <= 70 else change.caption[:67] + "..."
+    if change.detail:
+        moved = change.detail
+    elif float(change.before).is_integer() and float(change.after).is_integer():
+        moved = f"rank {change.before:.0f} -> {change.after:.0f}"
+    else:
+        moved = f"{change.before:.4f} -> {change.after:.4f}"
+    name = change.name if len(change.name) <= 50 else "..." + change.name[-47:]
+    return f"{name}  {caption!r}  {moved}"

@@ -15,12 +15,22 @@ from pytest_modgap.gate.baselines.yaml_loader import _read_text
 _NAME = re.compile(r"^[A-Za-z0-9_][\w.-]*(/[A-Za-z0-9_][\w.-]*)*$")
 
 
-def dataset_key(spec: str) -> str:
-    """The key a data set spec is recorded under: its loader or built-in name.
+PUBLISHED_SETS = ("flickr8k", "flickr30k", "coco", "cifar100")
+"""Loaders of one public data set each: recorded under the loader's name wherever it is stored."""
+_PATTERN_CHARACTERS = frozenset("{}*?[]")
 
-    ``flickr30k:/data/f30k`` -> ``flickr30k``, ``mscoco:...`` -> ``coco``, ``shapes`` -> ``shapes``,
-    a JSONL manifest -> its file stem, precomputed ``embeddings:x.npz`` -> ``embeddings``. The key
-    leaves out the path, so one baseline serves a data set wherever it is stored.
+
+def dataset_key(spec: str) -> str:
+    """The entry key a data set spec is recorded under, unique per data set.
+
+    A public data set goes under its loader's name wherever it is stored (``flickr30k:/data/f30k``
+    -> ``flickr30k``, ``mscoco:...`` -> ``coco``); a JSONL manifest under its file stem; a built-in
+    set under its name; any other ``loader:path`` under the loader and the path's last file or
+    folder name, with a ``#split`` kept: ``wds:/data/setA/{0..9}.tar`` -> ``wds:setA``,
+    ``parquet:/d/train.parquet`` -> ``parquet:train.parquet``, ``hf:/d/coco#test`` ->
+    ``hf:coco#test``. Precomputed ``embeddings:FILE`` vectors go under ``embeddings`` (the file
+    is the model measured, not the data set). Two data sets whose names still meet are refused when recorded; name an
+    entry yourself with ``entry=`` (``check``, ``assert_no_regression``).
     """
     spec = spec.strip()
     prefix, colon, rest = spec.partition(":")
@@ -29,11 +39,36 @@ def dataset_key(spec: str) -> str:
         return Path(rest.strip()).stem
     if colon and loader == "mscoco":
         return "coco"
+    if colon and loader == "embeddings":
+        return loader  # precomputed vectors: the file is the model; its pairs are not known here
+    if colon and loader in PUBLISHED_SETS:
+        split = rest.rpartition("#")[2] if "#" in rest else ""
+        return f"{loader}#{split}" if split else loader
     if colon and re.fullmatch(r"[a-z][a-z0-9_]*", loader) and len(loader) > 1:
-        return loader
+        return f"{loader}:{_path_name(rest.strip())}"
     if spec.endswith(".jsonl"):
         return Path(spec).stem
     return spec
+
+
+def legacy_dataset_key(spec: str) -> str:
+    """The key format 1 recorded a data set under: the loader's name alone for every
+    ``loader:path`` (so two shard sets met under ``wds``); read-only, for format-1 files."""
+    key = dataset_key(spec).partition("#")[0]
+    loader, colon, _ = key.partition(":")
+    return loader if colon and re.fullmatch(r"[a-z][a-z0-9_]*", loader) else key
+
+
+def _path_name(path: str) -> str:
+    """The last file or folder name of a spec's path (its folder when the name is a pattern), with
+    its ``#split`` and without its ``?field=`` options."""
+    path, _, _ = path.partition("?")
+    path, hash_sign, split = path.partition("#")
+    parts = [part for part in re.split(r"[/\\]", path) if part not in ("", ".")]
+    while len(parts) > 1 and _PATTERN_CHARACTERS.intersection(parts[-1]):
+        parts.pop()
+    name = parts[-1] if parts else path
+    return f"{name}{hash_sign}{split}"
 
 
 def shipped_dir() -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
 from pytest_modgap.errors import BaselineError
@@ -12,12 +12,19 @@ from pytest_modgap.gate.baselines.quoting import _names, short
 from pytest_modgap.gate.baselines.schema import (
     _DATASET_KEYS,
     _FIX,
+    _IDENTITY_KEYS,
     _METRIC_KEYS,
+    _SLICE_KEYS,
+    _SNAPSHOT_KEYS,
     _TOP_KEYS,
     FORMAT,
+    FORMAT_PREFIX,
+    LEGACY_FORMAT,
     Baseline,
     DatasetBaseline,
+    EntryIdentity,
     MetricBaseline,
+    SnapshotRef,
 )
 from pytest_modgap.gate.baselines.yaml_loader import _load_yaml
 from pytest_modgap.metrics.catalogue import METRICS
@@ -32,8 +39,7 @@ def parse(text: str, path: Path, *, name: str, shipped: bool = False) -> Baselin
     unknown = sorted((key for key in raw if key not in _TOP_KEYS), key=short)
     if unknown:
         _fail(path, f"unknown top-level key(s) {_names(unknown)} (allowed: {', '.join(_TOP_KEYS)})")
-    if raw.get("format") != FORMAT:
-        _fail(path, f"'format' is {short(raw.get('format'))}; this version reads {FORMAT!r}")
+    file_format = _check_format(path, raw.get("format"))
     datasets = raw.get("datasets")
     if not isinstance(datasets, dict) or not datasets:
         _fail(path, "'datasets' must map each data set key to {n: <pairs>, metrics: {...}}")
@@ -50,7 +56,26 @@ def parse(text: str, path: Path, *, name: str, shipped: bool = False) -> Baselin
         tolerance=tolerance,
         datasets=_parse_datasets(path, datasets),
         raw=raw,
+        format=file_format,
     )
+
+
+def _check_format(path: Path, value: Any) -> str:
+    """The file's format, one this version reads; a newer one asks for an upgrade (the file is
+    fine: it must never be deleted for being newer than the reader)."""
+    __tracebackhide__ = True
+    if value in (FORMAT, LEGACY_FORMAT):
+        return str(value)
+    if isinstance(value, str) and value.startswith(FORMAT_PREFIX):
+        version = value[len(FORMAT_PREFIX) :]
+        if version.isdigit() and int(version) > int(FORMAT[len(FORMAT_PREFIX) :]):
+            raise BaselineError(
+                f"Baseline file {path} has format {value!r}: it was written by a newer "
+                f"pytest-modgap, and this version reads up to {FORMAT!r}. Upgrade pytest-modgap "
+                f"(pip install -U pytest-modgap) wherever this baseline is checked or recorded; "
+                f"the file itself is fine, keep it as it is."
+            )
+    _fail(path, f"'format' is {short(value)}; this version reads {FORMAT!r} and {LEGACY_FORMAT!r}")
 
 
 def _parse_datasets(path: Path, datasets: dict[Any, Any]) -> dict[str, DatasetBaseline]:
@@ -71,7 +96,7 @@ def _parse_dataset(
     """One ``datasets:`` entry (or one of its slices), validated."""
     __tracebackhide__ = True
     where = where or f"datasets.{_names([key])}"
-    allowed = _DATASET_KEYS if ".slices." not in where else _DATASET_KEYS[:2]
+    allowed = _DATASET_KEYS if ".slices." not in where else _SLICE_KEYS
     if not isinstance(entry, dict):
         _fail(path, f"'{where}' must be a mapping with keys n and metrics")
     unknown = sorted((name for name in entry if name not in allowed), key=short)
@@ -97,9 +122,12 @@ def _parse_dataset(
                 f"{', '.join(METRICS)}",
             )
         parsed[metric] = _parse_metric(path, f"{where}.metrics.{metric}", value)
+    identity = _parse_identity(path, where, entry.get("identity"))
+    run = _parse_run(path, where, entry.get("run"))
+    snapshot = _parse_snapshot(path, where, entry.get("snapshot"))
     slices = entry.get("slices")
     if slices is None:
-        return DatasetBaseline(n=n, metrics=parsed)
+        return DatasetBaseline(n, parsed, identity=identity, run=run, snapshot=snapshot)
     if not isinstance(slices, dict) or not slices:
         _fail(path, f"'{where}.slices' must map slice names to {{n: <pairs>, metrics: {{...}}}}")
     parsed_slices: dict[str, DatasetBaseline] = {}
@@ -110,7 +138,83 @@ def _parse_dataset(
         parsed_slices[label] = _parse_dataset(
             path, label, part, where=f"{where}.slices.{_names([label])}"
         )
-    return DatasetBaseline(n=n, metrics=parsed, slices=parsed_slices)
+    return DatasetBaseline(n, parsed, parsed_slices, identity=identity, run=run, snapshot=snapshot)
+
+
+def _parse_identity(path: Path, where: str, entry: Any) -> EntryIdentity | None:
+    """An entry's ``identity:`` block (None when absent)."""
+    __tracebackhide__ = True
+    if entry is None:
+        return None
+    where = f"{where}.identity"
+    _mapping_of(path, where, entry, _IDENTITY_KEYS)
+    dataset, pairs = entry.get("dataset"), entry.get("pairs")
+    if not isinstance(dataset, str):
+        _fail(path, f"'{where}.dataset' must be the data set spec as text, not {short(dataset)}")
+    if pairs is not None and not isinstance(pairs, str):
+        _fail(path, f"'{where}.pairs' must be a fingerprint as text, not {short(pairs)}")
+    samples, seed = entry.get("samples"), entry.get("seed", 0)
+    for name, value in (("samples", samples), ("seed", seed)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            _fail(path, f"'{where}.{name}' must be an integer, not {short(value)}")
+    templates = entry.get("templates")
+    if templates is not None and (
+        not isinstance(templates, list) or not all(isinstance(t, str) for t in templates)
+    ):
+        _fail(path, f"'{where}.templates' must be a list of texts, not {short(templates)}")
+    dim = entry.get("truncate_dim")
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+        _fail(path, f"'{where}.truncate_dim' must be a positive integer, not {short(dim)}")
+    return EntryIdentity(
+        dataset=dataset,
+        pairs=pairs,
+        samples=samples,
+        seed=int(seed if seed is not None else 0),
+        templates=None if templates is None else tuple(templates),
+        truncate_dim=dim,
+    )
+
+
+def _parse_run(path: Path, where: str, entry: Any) -> dict[str, str]:
+    """An entry's ``run:`` block: text values (device, dtype, versions, date)."""
+    __tracebackhide__ = True
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict):
+        _fail(path, f"'{where}.run' must map names to text, not {short(entry)}")
+    return {str(name): str(value) for name, value in entry.items() if value is not None}
+
+
+def _parse_snapshot(path: Path, where: str, entry: Any) -> SnapshotRef | None:
+    """An entry's ``snapshot:`` block: a relative file name without '..', and its SHA-256."""
+    __tracebackhide__ = True
+    if entry is None:
+        return None
+    where = f"{where}.snapshot"
+    _mapping_of(path, where, entry, _SNAPSHOT_KEYS)
+    file, digest = entry.get("file"), entry.get("sha256")
+    if (
+        not isinstance(file, str)
+        or not file.endswith(".npz")
+        or PurePosixPath(file).is_absolute()
+        or ".." in PurePosixPath(file).parts
+        or "\\" in file
+    ):
+        _fail(path, f"'{where}.file' must be a relative .npz path without '..', not {short(file)}")
+    if not isinstance(digest, str) or len(digest) != 64:
+        _fail(path, f"'{where}.sha256' must be the file's SHA-256 (64 hex digits)")
+    return SnapshotRef(file=file, sha256=digest)
+
+
+def _mapping_of(path: Path, where: str, entry: Any, allowed: tuple[str, ...]) -> None:
+    __tracebackhide__ = True
+    if not isinstance(entry, dict):
+        _fail(path, f"'{where}' must be a mapping with keys {', '.join(allowed)}")
+    unknown = sorted((name for name in entry if name not in allowed), key=short)
+    if unknown:
+        _fail(
+            path, f"'{where}' has unknown key(s) {_names(unknown)} (allowed: {', '.join(allowed)})"
+        )
 
 
 def _parse_metric(path: Path, where: str, entry: Any) -> MetricBaseline:

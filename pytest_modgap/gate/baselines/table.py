@@ -18,7 +18,7 @@ def _table(
         "metric",
         "baseline",
         f"obtained ({level})",
-        "change",
+        "change (paired CI)" if any(row.change_ci is not None for row in rows) else "change",
         "tolerance",
         "verdict",
     )
@@ -27,7 +27,7 @@ def _table(
             row.name,
             f"{row.baseline:.4f}",
             _with_ci(row.obtained, row.ci),
-            f"{row.change:+.4f}",
+            _change_text(row.change, row.change_ci),
             f"{row.tolerance:.4f}" if row.better != "none" else "-",
             _verdict_text(row),
         )
@@ -51,6 +51,11 @@ def _table(
 def _with_ci(value: float, ci: tuple[float, float] | None) -> str:
     """``0.7312 [0.7201, 0.7420]``."""
     return f"{value:.4f}" if ci is None else f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def _change_text(change: float, ci: tuple[float, float] | None) -> str:
+    """``+0.0123`` or, paired with a snapshot, ``+0.0123 [+0.0101, +0.0145]``."""
+    return f"{change:+.4f}" if ci is None else f"{change:+.4f} [{ci[0]:+.4f}, {ci[1]:+.4f}]"
 
 
 def _verdict_text(row: MetricComparison) -> str:
