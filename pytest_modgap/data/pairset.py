@@ -58,7 +58,14 @@ def sample_rows(n: int, samples: int | None, seed: int, source: str) -> list[int
     None means every pair, in order: for ``samples=None`` and for ``samples == n``. Asking for more
     pairs than ``source`` (e.g. "data set 'coco'") holds is an error, not a silent clamp: the
     report would record the larger count, and a gate asked for 1,000 pairs must not pass on 200.
+    ``seed`` must be a non-negative integer (numpy's generator takes any size, but no sign).
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DatasetError(
+            f"seed={seed!r} for {source}: the seed that draws the sample must be a non-negative "
+            f"integer, e.g. 0 (the seed= of measure(), --modgap-seed, or the modgap command's "
+            f"--seed)."
+        )
     if samples is None:
         return None
     if samples < 2:
