@@ -1,8 +1,8 @@
 """Benchmark of the memory a large run history costs its readers: a ~100 MB history (44,000 entries).
 
 Writes the history into a temporary folder, then runs each reader in a process of its own and prints
-its resident memory before the call (after the imports) and its peak (ru_maxrss), and the seconds the
-call took. Readers: reading the file once (the reference),
+its resident memory before the call (after the imports), its peak (ru_maxrss), what the call added
+(the peak less the start) and the seconds the call took. Readers: reading the file once (the reference),
 `modgap history PATH` (prints every run), and the change-since-previous lookup of
 `modgap measure --history` and pytest --modgap-history (the last entry of one model and data set).
 Run: python benchmarks/bench_history.py [--entries N] [--keep DIR]
@@ -116,7 +116,7 @@ def main() -> None:
         path.unlink(missing_ok=True)
         write_history(path, args.entries)
         print(f"history: {args.entries:,} entries, {path.stat().st_size / 2**20:.1f} MB ({path})")
-        print(f"{'reader':<44}{'RSS before':>12}{'peak RSS':>12}{'seconds':>10}")
+        print(f"{'reader':<44}{'RSS before':>12}{'peak RSS':>12}{'added':>12}{'seconds':>10}")
         for task, label in (
             ("read-once", "reference: Path.read_bytes() once"),
             ("history", "modgap history PATH"),
@@ -125,7 +125,7 @@ def main() -> None:
             found = _measure(task, path)
             print(
                 f"{label:<44}{found['before_mb']:>9.1f} MB{found['peak_mb']:>9.1f} MB"
-                f"{found['seconds']:>10.2f}"
+                f"{found['peak_mb'] - found['before_mb']:>9.1f} MB{found['seconds']:>10.2f}"
             )
 
 

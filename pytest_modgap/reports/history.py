@@ -2,6 +2,7 @@
 measure --history``, and read back for the change since the last run and the trend figures.
 
 Appends are safe for concurrent writers: each run adds all its lines with one ``O_APPEND`` write.
+Reads take a line at a time, so a history that has grown for years costs what its readers keep.
 """
 
 from __future__ import annotations
@@ -219,18 +220,21 @@ class _Compactor:
         numbers = array("d")
         for metric in metrics.values():
             numbers.extend((float(metric["value"]), *_interval(metric.get("ci"))))
-        compact = {self._shared(key): self._shared(value) for key, value in entry.items()}
+        compact = {
+            self._shared(key): self._shared(value) if key in _REPEATED_FIELDS else value
+            for key, value in entry.items()
+        }
         compact["metrics"] = MetricValues(table, numbers)
         return compact
 
     def _shared(self, value: Any) -> Any:
-        if isinstance(value, str) and len(value) <= _SHARED_STRING_CHARS:
+        if isinstance(value, str):
             return self._strings.setdefault(value, value)
         return value
 
 
-_SHARED_STRING_CHARS = 200
-"""Model, data set, source and key strings repeat in every entry; longer ones are rarely shared."""
+_REPEATED_FIELDS = frozenset({"model", "dataset", "source", "git_commit", "format"})
+"""The fields whose values repeat from entry to entry (each run's time is its own)."""
 
 
 def _interval(ci: object) -> tuple[float, float]:
