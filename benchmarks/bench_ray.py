@@ -37,8 +37,8 @@ from pytest_modgap.embedding.pipeline import (  # noqa: E402
     embed_pairs,
     open_rgb,
 )
-from pytest_modgap.embedding.ray_job import RayEmbeddingJob  # noqa: E402
-from pytest_modgap.embedding.ray_plan import RayPlan  # noqa: E402
+from pytest_modgap.embedding.ray.job import RayEmbeddingJob  # noqa: E402
+from pytest_modgap.embedding.ray.plan import RayPlan  # noqa: E402
 from pytest_modgap.models.loader import load_encoder, load_image_preprocessor  # noqa: E402
 from pytest_modgap.reference import reference_model_dir  # noqa: E402
 
@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from pytest_modgap.embedding.ray_cluster import (
+    from pytest_modgap.embedding.ray.cluster import (
         driver_path,
         keep_local_cluster_on_loopback,
         quiet_ray_data,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_modgap.embedding.ray_cluster import LOOPBACK_ONLY_ENV, NO_CLOUD_PROBES_ENV
+from pytest_modgap.embedding.ray.cluster import LOOPBACK_ONLY_ENV, NO_CLOUD_PROBES_ENV
 
 pytest_plugins = ["pytester"]
 

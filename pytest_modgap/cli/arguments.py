@@ -30,7 +30,7 @@ def specs_help() -> str:
 
 def ray_address_forms() -> str:
     """The addresses ``--ray-address`` takes, named by the Ray module's own constants."""
-    from pytest_modgap.embedding.ray_cluster import AUTO, LOCAL
+    from pytest_modgap.embedding.ray.cluster import AUTO, LOCAL
 
     return f"{LOCAL}, {AUTO}, ray://HOST:PORT or HOST:PORT"
 

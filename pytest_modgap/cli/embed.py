@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from pytest_modgap import __version__
     from pytest_modgap.data.specs import load_dataset
     from pytest_modgap.embedding.measurement import load_model
-    from pytest_modgap.embedding.ray_embed import embed_to_folder
+    from pytest_modgap.embedding.ray.embed import embed_to_folder
     from pytest_modgap.models.sharded import check_output_folder
     from pytest_modgap.reference import reference_model_dir
 

@@ -272,7 +272,7 @@ def sample_embeddings(
     ``templates``: the zero-shot prompt templates for a data set with class names (a list with
     ``{c}``, or a name such as "cifar100"; default: the data set's published list, else one
     template). The slices are the data set's own (a manifest's ``slice``), else its class names.
-    ``ray_address``: embed on that Ray cluster (``embedding.ray_job``) when not in the cache.
+    ``ray_address``: embed on that Ray cluster (``embedding.ray.job``) when not in the cache.
     """
     if model.precomputed:
         (image, text, text2, groups), label = _precomputed_sample(model, samples, seed)
@@ -318,7 +318,7 @@ def _embed_sample(
     if ray_address is None:
         embeddings = _embeddings(model, pairs, cache, batch_size=batch_size, progress=progress)
     else:
-        from pytest_modgap.embedding.ray_embed import embed_on_ray
+        from pytest_modgap.embedding.ray.embed import embed_on_ray
 
         embeddings, where = embed_on_ray(model, pairs, cache, ray_address, progress=progress)
     groups = None if pairs.groups is None else np.asarray(pairs.groups)

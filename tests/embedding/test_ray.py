@@ -20,7 +20,7 @@ from pytest_modgap import load_model, measure
 from pytest_modgap.cli import main
 from pytest_modgap.data.specs import load_dataset
 from pytest_modgap.embedding.pipeline import embed_pairs
-from pytest_modgap.embedding.ray_plan import RayPlan
+from pytest_modgap.embedding.ray.plan import RayPlan
 from pytest_modgap.errors import DatasetError, EncoderError, ModgapInputError
 from pytest_modgap.metrics.report import Report
 from pytest_modgap.models.loader import load_encoder
@@ -62,7 +62,7 @@ def test_the_command_starts_a_local_cluster_and_gives_the_local_report(tmp_path:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A local Ray cluster with 2 CPUs for this module; its workers import what pytest imports and
     see ``MODGAP_RAY_TEST_DIR`` (a folder the tests arm ``ray_models.dies_once`` in)."""
-    from pytest_modgap.embedding.ray_cluster import driver_path, quiet_ray_data
+    from pytest_modgap.embedding.ray.cluster import driver_path, quiet_ray_data
 
     folder = tmp_path_factory.mktemp("ray")
     env = {"PYTHONPATH": driver_path(), "MODGAP_RAY_TEST_DIR": str(folder)}
@@ -171,7 +171,7 @@ def test_a_ray_run_and_a_local_run_share_cache_entries(
 def test_a_factory_models_local_entry_is_found_by_a_ray_run_without_a_job(
     cluster: Path, datasets: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_modgap.embedding.ray_job import RayEmbeddingJob
+    from pytest_modgap.embedding.ray.job import RayEmbeddingJob
 
     spec = "tests.embedding.ray_models:fingerprinted"
     local = measure(spec, datasets["jsonl"], samples=16, cache_dir=tmp_path, n_boot=50)
@@ -322,7 +322,7 @@ def test_an_address_nobody_listens_on_fails_fast_naming_it(not_connected: None) 
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    from pytest_modgap.embedding.ray_cluster import connect
+    from pytest_modgap.embedding.ray.cluster import connect
 
     started = time.monotonic()
     with pytest.raises(ModgapInputError, match=rf"ray://127\.0\.0\.1:{port}.*cannot be reached"):
@@ -353,7 +353,7 @@ def silent_listener() -> Iterator[int]:
 def test_an_address_that_never_answers_fails_within_the_connect_timeout(
     not_connected: None, monkeypatch: pytest.MonkeyPatch, silent_listener: int, scheme: str
 ) -> None:
-    import pytest_modgap.embedding.ray_cluster as ray_cluster
+    import pytest_modgap.embedding.ray.cluster as ray_cluster
 
     monkeypatch.setattr(ray_cluster, "CONNECT_TIMEOUT_S", 2.0)
     address = f"{scheme}127.0.0.1:{silent_listener}"
@@ -376,7 +376,7 @@ def test_a_port_that_speaks_another_protocol_is_refused_at_once(not_connected: N
         connection.close()
 
     threading.Thread(target=answer_like_a_web_server, daemon=True).start()
-    from pytest_modgap.embedding.ray_cluster import connect
+    from pytest_modgap.embedding.ray.cluster import connect
 
     port = server.getsockname()[1]
     started = time.monotonic()
@@ -387,7 +387,7 @@ def test_a_port_that_speaks_another_protocol_is_refused_at_once(not_connected: N
 
 
 def test_the_clusters_own_gcs_port_passes_the_grpc_check(cluster: Path) -> None:
-    from pytest_modgap.embedding.ray_cluster import _check_answers_grpc
+    from pytest_modgap.embedding.ray.cluster import _check_answers_grpc
 
     address = ray.get_runtime_context().gcs_address
     host, _, port = address.rpartition(":")
@@ -401,7 +401,7 @@ def test_the_tests_cluster_listens_on_loopback_only(cluster: Path) -> None:
 
 
 def test_the_connect_timeout_leaves_room_inside_30_seconds() -> None:
-    from pytest_modgap.embedding.ray_cluster import CONNECT_TIMEOUT_S
+    from pytest_modgap.embedding.ray.cluster import CONNECT_TIMEOUT_S
 
     assert CONNECT_TIMEOUT_S <= 10
 
@@ -410,7 +410,7 @@ def test_the_connect_timeout_leaves_room_inside_30_seconds() -> None:
 def test_a_malformed_address_is_refused_with_the_forms_that_work(
     not_connected: None, address: str
 ) -> None:
-    from pytest_modgap.embedding.ray_cluster import connect
+    from pytest_modgap.embedding.ray.cluster import connect
 
     with pytest.raises(ModgapInputError, match=r"'local'.*'auto'.*ray://HEAD:10001"):
         connect(address)
@@ -457,7 +457,7 @@ def test_a_plan_never_asks_for_more_cpus_or_gpus_than_the_cluster_has(cpus: int,
 
 
 def test_a_worker_error_is_found_in_the_traceback_text_ray_carries() -> None:
-    from pytest_modgap.embedding.ray_errors import worker_error
+    from pytest_modgap.embedding.ray.errors import worker_error
 
     text = (
         "ray::MapWorker.submit()\n  File x, line 1\nPIL.UnidentifiedImageError: bad\n\nThe above "
@@ -491,7 +491,7 @@ def test_a_plan_the_cluster_cannot_run_is_refused(
 
 
 def test_a_replica_refuses_images_its_decoders_prepared_otherwise() -> None:
-    from pytest_modgap.embedding.ray_actors import ReplicaEncoder
+    from pytest_modgap.embedding.ray.actors import ReplicaEncoder
 
     replica = ReplicaEncoder.__new__(ReplicaEncoder)  # no model: only the check is under test
     replica.encoder = ray_models.DiesOnce(inner=None)

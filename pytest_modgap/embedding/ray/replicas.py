@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_modgap.embedding.ray_errors import unwrap
-from pytest_modgap.embedding.ray_plan import RayPlan
+from pytest_modgap.embedding.ray.errors import unwrap
+from pytest_modgap.embedding.ray.plan import RayPlan
 
 if TYPE_CHECKING:
     from pytest_modgap.models.identity import ModelIdentity

@@ -3,9 +3,9 @@ cluster, encode in a pool of model replicas (one per GPU, or per few CPUs withou
 the vectors back to the driver with their row numbers.
 
 Work items are numbered: rows ``0..N-1`` are the images of the pairs, rows ``N..N+M-1`` the distinct
-texts, shortest first (so a batch of texts pads little). ``ray_actors.ImageDecoder`` actors read and
+texts, shortest first (so a batch of texts pads little). ``actors.ImageDecoder`` actors read and
 decode the images (every format the project reads: a PairSet's images are paths, shard members or
-bytes); ``ray_actors.ReplicaEncoder`` actors load the model once each from its spec and embed. Ray
+bytes); ``actors.ReplicaEncoder`` actors load the model once each from its spec and embed. Ray
 restarts an actor that dies and retries its batches, so a killed worker changes nothing but the
 time taken.
 """
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_modgap.embedding.ray_actors import ImageDecoder, ReplicaEncoder, Work
-from pytest_modgap.embedding.ray_errors import unwrap
-from pytest_modgap.embedding.ray_plan import DEFAULT_BATCH, RayPlan
-from pytest_modgap.embedding.ray_replicas import Probe, ReplicaDescription, probe, replica_options
+from pytest_modgap.embedding.ray.actors import ImageDecoder, ReplicaEncoder, Work
+from pytest_modgap.embedding.ray.errors import unwrap
+from pytest_modgap.embedding.ray.plan import DEFAULT_BATCH, RayPlan
+from pytest_modgap.embedding.ray.replicas import Probe, ReplicaDescription, probe, replica_options
 from pytest_modgap.errors import EncoderError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class RayEmbeddingJob:
         *,
         plan: RayPlan | None = None,
     ) -> None:
-        from pytest_modgap.embedding.ray_cluster import connect
+        from pytest_modgap.embedding.ray.cluster import connect
 
         self.ray = connect(address)
         self.address = address

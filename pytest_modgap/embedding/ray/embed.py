@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -18,14 +18,34 @@ if TYPE_CHECKING:
     from pytest_modgap.data.pairset import PairSet
     from pytest_modgap.embedding.cache import EmbeddingCache
     from pytest_modgap.embedding.embeddings import Embeddings
-    from pytest_modgap.embedding.measurement import LoadedModel
-    from pytest_modgap.embedding.ray_job import EmbeddedBatch
-    from pytest_modgap.embedding.ray_plan import RayPlan
-    from pytest_modgap.embedding.ray_replicas import Probe
+    from pytest_modgap.embedding.ray.job import EmbeddedBatch
+    from pytest_modgap.embedding.ray.plan import RayPlan
+    from pytest_modgap.embedding.ray.replicas import Probe
+    from pytest_modgap.models.base import Encoder
+    from pytest_modgap.models.precomputed import PrecomputedEmbeddings
+
+
+class _LoadOptions(Protocol):
+    def _asdict(self) -> dict[str, Any]: ...
+
+
+class ModelToEmbed(Protocol):
+    """What the Ray path needs of a model (``measurement.LoadedModel`` is one): its spec and how
+    each replica loads it, and the encoder itself for ``embed_to_folder`` without a cluster. A
+    protocol, so that this package never imports the measurement that calls it."""
+
+    @property
+    def spec(self) -> str: ...
+
+    @property
+    def options(self) -> _LoadOptions | None: ...
+
+    @property
+    def encoder(self) -> Encoder | PrecomputedEmbeddings: ...
 
 
 def embed_on_ray(
-    model: LoadedModel,
+    model: ModelToEmbed,
     pairs: PairSet,
     cache: EmbeddingCache | None,
     address: str,
@@ -38,12 +58,12 @@ def embed_on_ray(
     replicas ran (or, after a cache hit, would run) in.
 
     The cache key is the one a local run on the replicas' device computes, found on a worker
-    (``ray_replicas.probe``), so a Ray run and a local run share entries; the driver never loads the
+    (``replicas.probe``), so a Ray run and a local run share entries; the driver never loads the
     model.
     """
     from pytest_modgap.embedding.pipeline import TextColumns, fits
-    from pytest_modgap.embedding.ray_job import RayEmbeddingJob, gather
-    from pytest_modgap.embedding.ray_replicas import probe_cache_parts
+    from pytest_modgap.embedding.ray.job import RayEmbeddingJob, gather
+    from pytest_modgap.embedding.ray.replicas import probe_cache_parts
 
     job = RayEmbeddingJob(address, model.spec, _load_options(model), plan=plan)
     found = job.probe(load=cache is not None)
@@ -83,7 +103,7 @@ def _where(found: Probe) -> tuple[str, str] | None:
 
 
 def embed_to_folder(
-    model: LoadedModel,
+    model: ModelToEmbed,
     pairs: PairSet,
     out: Path,
     *,
@@ -120,7 +140,7 @@ def embed_to_folder(
         if address is None:
             batches = _local_batches(model, pairs, texts)
         else:
-            from pytest_modgap.embedding.ray_job import RayEmbeddingJob
+            from pytest_modgap.embedding.ray.job import RayEmbeddingJob
 
             job = RayEmbeddingJob(address, model.spec, _load_options(model), plan=plan)
             batches = job.run(pairs, texts, job.probe(load=False).identity)
@@ -133,11 +153,11 @@ def embed_to_folder(
 
 
 def _local_batches(
-    model: LoadedModel, pairs: PairSet, texts: list[str]
+    model: ModelToEmbed, pairs: PairSet, texts: list[str]
 ) -> Generator[EmbeddedBatch, None, None]:
     """The local pipeline's image and text vectors as two batches."""
     from pytest_modgap.embedding.pipeline import embed_images, embed_texts
-    from pytest_modgap.embedding.ray_job import EmbeddedBatch
+    from pytest_modgap.embedding.ray.job import EmbeddedBatch
     from pytest_modgap.models.precomputed import PrecomputedEmbeddings
 
     encoder = model.encoder
@@ -153,7 +173,7 @@ def _local_batches(
     yield EmbeddedBatch("text", np.arange(len(texts)), vectors)
 
 
-def _load_options(model: LoadedModel) -> dict[str, Any]:
+def _load_options(model: ModelToEmbed) -> dict[str, Any]:
     """How each replica loads the model: the options the model was given, or a ModgapInputError
     for an encoder object built in this process, which cannot travel to a worker."""
     if model.options is None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_modgap.embedding.ray_replicas import describe_replica, identity_of, recipe_of
+from pytest_modgap.embedding.ray.replicas import describe_replica, identity_of, recipe_of
 from pytest_modgap.errors import EncoderError
 
 if TYPE_CHECKING:
