@@ -11,6 +11,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_modgap.errors import ModgapError
+
+if sys.platform != "win32":
+    import fcntl
 
 HISTORY_FORMAT = "pytest-modgap-history/1"
 GIT_TIMEOUT_S = 2.0
@@ -102,6 +106,10 @@ def append_history(path: str | Path, entries: Sequence[Mapping[str, Any]]) -> No
     target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        if sys.platform != "win32":
+            # Another append in flight can show its half-written end to the check below; holding
+            # the lock while checking and writing keeps that from adding an empty line.
+            fcntl.flock(fd, fcntl.LOCK_EX)
         if _ends_mid_line(fd):
             data = b"\n" + data
         written = os.write(fd, data)
