@@ -206,14 +206,15 @@ class ModgapOptions(NamedTuple):
 
 
 def _check_ray(config: pytest.Config, address: str | None) -> None:
-    """A UsageError naming the option when a Ray address is given but Ray Data is not installed,
+    """A UsageError naming the option when a Ray address is malformed or Ray Data is not installed,
     before any test runs (the cluster itself is joined by the first measurement that embeds)."""
     if address is None:
         return
-    from pytest_modgap.embedding.ray.cluster import import_ray
+    from pytest_modgap.embedding.ray.cluster import check_address_form, import_ray
     from pytest_modgap.errors import ModgapError
 
     try:
+        check_address_form(address)
         import_ray()
     except ModgapError as exc:
         raise pytest.UsageError(f"{_given(config, 'ray_address', address)}: {exc}") from None

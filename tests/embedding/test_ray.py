@@ -305,6 +305,28 @@ def test_the_plugin_refuses_a_ray_address_without_ray_before_any_test(
     result.stderr.fnmatch_lines(["*--modgap-ray-address*pytest-modgap[[]ray[]]*"])
 
 
+@pytest.mark.parametrize(
+    "option", ["--modgap-ray-address=head:port", "--modgap-ray-address=ray://:10001"]
+)
+def test_the_plugin_refuses_a_malformed_ray_address_before_any_test(
+    pytester: pytest.Pytester, option: str
+) -> None:
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = pytester.runpytest_inprocess(option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{option}*is not 'local', 'auto', 'ray://HOST:PORT'*"])
+    result.stdout.no_fnmatch_line("*test_nothing*")
+
+
+def test_an_address_of_the_right_form_passes_the_form_check_without_connecting(
+    not_connected: None,
+) -> None:
+    from pytest_modgap.embedding.ray.cluster import check_address_form
+
+    for address in ("local", "auto", " auto ", "ray://head:10001", "10.0.0.1:6379", "[::1]:6379"):
+        check_address_form(address)
+
+
 # Connecting: without the cluster fixture, so that Ray is not yet initialised in the process.
 
 

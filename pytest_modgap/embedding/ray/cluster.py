@@ -111,6 +111,17 @@ def connect(address: str) -> ModuleType:
     return ray
 
 
+def check_address_form(address: str) -> None:
+    """A ModgapInputError unless ``address`` has a form ``connect`` takes (``local``, ``auto``,
+    ``ray://HOST:PORT``, ``HOST:PORT``). It imports and connects to nothing, so the pytest plugin
+    refuses a mistyped address before the first test instead of failing every test."""
+    address = address.strip()
+    if not address:
+        raise _address_error(address, "it is empty")
+    if address not in (LOCAL, AUTO):
+        _host_and_port(address)
+
+
 def _host_and_port(address: str) -> tuple[str, int]:
     rest = address[len(_CLIENT_PREFIX) :] if address.startswith(_CLIENT_PREFIX) else address
     host, sep, port = rest.rpartition(":")
