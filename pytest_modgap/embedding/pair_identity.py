@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,10 @@ def pair_names(pairs: PairSet) -> list[str]:
     return names
 
 
+THUMBNAIL_PIXELS = 64
+"""The longest side of a thumbnail in the lists of pairs that got worse."""
+
+
 def measured_pairs(pairs: PairSet, **vectors: object) -> MeasuredPairs:
     """``MeasuredPairs`` of ``pairs`` with the given vectors (the fields of ``MeasuredPairs``)."""
     return MeasuredPairs(
@@ -56,8 +61,29 @@ def measured_pairs(pairs: PairSet, **vectors: object) -> MeasuredPairs:
         pair_names=pair_names(pairs),
         captions=list(pairs.texts),
         class_names=None if pairs.class_names is None else list(pairs.class_names),
+        thumbnail=lambda index: thumbnail(pairs, index),
         **vectors,  # type: ignore[arg-type]
     )
+
+
+def thumbnail(pairs: PairSet, index: int) -> bytes | None:
+    """A PNG of pair ``index``'s image, at most THUMBNAIL_PIXELS on its longest side; None when it
+    cannot be read or decoded again (the lists then show the name alone)."""
+    from PIL import Image
+
+    image = pairs.images[index]
+    try:
+        if isinstance(image, np.ndarray):
+            picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
+        else:
+            picture = Image.open(io.BytesIO(_image_content(pairs, index, image)))
+        picture = picture.convert("RGB")
+        picture.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+    except (OSError, ValueError, TypeError, DatasetError):
+        return None
+    return buffer.getvalue()
 
 
 def _image_content(pairs: PairSet, index: int, image: object) -> bytes:

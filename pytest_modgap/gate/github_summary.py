@@ -123,13 +123,51 @@ def _baseline_lines(measurement: _Measurement) -> list[str]:
             lines += ["", "  | metric | baseline | obtained (CI) | change | tolerance |"]
             lines.append("  |---|--:|--:|--:|--:|")
             for row in regressed:
+                change = f"{row['change']:+.4f}"
+                if row.get("change_ci") is not None:
+                    low, high = row["change_ci"]
+                    change += f" [{low:+.4f}, {high:+.4f}]"
                 lines.append(
                     f"  | {row['metric']} ({row['better']} is better) | {row['baseline']:.4f} | "
-                    f"{_with_ci(row['obtained'], row.get('ci'))} | {row['change']:+.4f} | "
+                    f"{_with_ci(row['obtained'], row.get('ci'))} | {change} | "
                     f"{row['tolerance']:.4f} |"
                 )
             lines.append("")
+            lines += _pairs_worse_lines(check.get("pairs_worse"))
     return [*lines, ""] if lines and lines[-1] else lines
+
+
+_PAIR_VIEWS = (
+    ("similarity", "matched similarity dropped most"),
+    ("image_rank", "image to text: true caption fell furthest in rank"),
+    ("caption_rank", "text to image: true image fell furthest in rank"),
+    ("zeroshot_flips", "zero-shot: right before, wrong now"),
+)
+
+
+def _value(number: float) -> str:
+    return f"{number:.0f}" if float(number).is_integer() else f"{number:.4f}"
+
+
+def _pairs_worse_lines(pairs_worse: dict[str, Any] | None) -> list[str]:
+    """The pairs that got worse (a check paired with its snapshot), as text in a folded block."""
+    if not pairs_worse or not any(pairs_worse.get(key) for key, _ in _PAIR_VIEWS):
+        return []
+    lines = ["  <details><summary>Pairs that got worse</summary>", ""]
+    for key, title in _PAIR_VIEWS:
+        listed = pairs_worse.get(key) or []
+        if not listed:
+            continue
+        lines += [f"  {title}:", ""]
+        for change in listed:
+            moved = (
+                change.get("detail") or f"{_value(change['before'])} → {_value(change['after'])}"
+            )
+            lines.append(
+                f"  - {_code(str(change['image']))} {_text(str(change['caption']))}: {moved}"
+            )
+        lines.append("")
+    return [*lines, "  </details>", ""]
 
 
 def _reference_lines(measurement: _Measurement) -> list[str]:

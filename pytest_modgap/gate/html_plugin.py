@@ -36,7 +36,13 @@ def add_html_extras(
 def test_section(session: ModgapSession, fixture: ModgapFixture) -> str:
     """The HTML of one test: one metric column per measurement it made, its baseline and reference
     verdicts, then the figures; '' when the test measured nothing."""
-    from pytest_modgap.reports.html import escape, figures_unavailable, metrics_table, verdict_table
+    from pytest_modgap.reports.html import (
+        escape,
+        figures_unavailable,
+        metrics_table,
+        pairs_worse_section,
+        verdict_table,
+    )
 
     measured = [
         (key, report) for key in fixture.measured if (report := session.report(key)) is not None
@@ -57,6 +63,10 @@ def test_section(session: ModgapSession, fixture: ModgapFixture) -> str:
     ]
     if checks:
         parts.append(verdict_table("Baseline checks", checks))
+    for check in session.checks:
+        if check["nodeid"] == fixture.nodeid and check.get("pairs_worse"):
+            heading = f"{check['dataset']} against baseline {check['baseline']}"
+            parts.append(pairs_worse_section(heading, check["pairs_worse"]))
     missing = figures_unavailable()
     if missing:
         parts.append(f"<p>Figures not drawn: {escape(missing)}</p>")

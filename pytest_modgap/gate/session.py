@@ -435,6 +435,9 @@ class ModgapSession:
         """Arguments a re-record command repeats (``replay_args``)."""
         self.measurements: dict[str, dict[str, Any]] = {}
         self.checks: list[dict[str, Any]] = []
+        self.recorded_reports: list[dict[str, Any]] = []
+        """Baselines' snapshot reports (label, dataset, report with distributions), drawn in
+        Figures 2 and 3 beside the candidates'."""
         self.outcomes: dict[str, dict[str, Any]] = {}
         self.comparisons: list[dict[str, Any]] = []
         """Paired candidate-vs-reference comparisons (--modgap-reference-model), as plain dicts."""
@@ -596,6 +599,19 @@ class ModgapSession:
     def record_check(self, nodeid: str, comparison: Comparison) -> None:
         """Remember one baseline comparison (passed, regressed or updated) of test ``nodeid``."""
         self.checks.append({"nodeid": nodeid, **comparison.to_dict()})
+        recorded = comparison.recorded_report
+        label = f"baseline {comparison.baseline}"
+        if recorded is not None and not any(
+            entry["model"] == label and entry["dataset"] == comparison.dataset
+            for entry in self.recorded_reports
+        ):
+            self.recorded_reports.append(
+                {
+                    "model": label,
+                    "dataset": comparison.dataset,
+                    "report": recorded.to_dict(include_distributions=True),
+                }
+            )
 
     def record_report(self, nodeid: str, report: pytest.TestReport) -> None:
         """Classify a modgap test from its setup / call / teardown reports (first bad one wins)."""
@@ -616,6 +632,7 @@ class ModgapSession:
         return {
             "measurements": self.measurements,
             "checks": self.checks,
+            "recorded_reports": self.recorded_reports,
             "comparisons": self.comparisons,
             "worse_than_reference": self.worse_than_reference,
             "outcomes": self.outcomes,
@@ -625,6 +642,7 @@ class ModgapSession:
         """Add a worker's ``to_json()`` (the controller calls this once per worker)."""
         self.measurements.update(data.get("measurements", {}))
         self.checks.extend(data.get("checks", []))
+        self.recorded_reports.extend(data.get("recorded_reports", []))
         self.comparisons.extend(data.get("comparisons", []))
         self.worse_than_reference.extend(data.get("worse_than_reference", []))
         self.outcomes.update(data.get("outcomes", {}))

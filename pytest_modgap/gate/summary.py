@@ -359,9 +359,44 @@ def write_report(session: ModgapSession, directory: Path) -> Path:
                     **row,
                 }
             )
+    for entry in session.recorded_reports:
+        # The baseline's distributions beside the candidates', under the data set's spec.
+        spec = _spec_of(session, entry["dataset"])
+        if spec is not None:
+            results.append((entry["model"], spec, Report.from_dict(entry["report"])))
+    worse_pairs = [
+        (
+            f"{short_model(check['model'])} on {check['dataset']} against baseline "
+            f"{check['baseline']} ({check['verdict']})",
+            check["pairs_worse"],
+        )
+        for check in session.checks
+        if check.get("pairs_worse")
+    ]
     missing = figures_unavailable()
     if missing:
         session.notes["report_dir"] = f"modgap: figures not drawn: {missing}"
     return write_report_dir(
-        directory, results, verdicts=verdicts or None, comparisons=comparisons or None
+        directory,
+        results,
+        verdicts=verdicts or None,
+        comparisons=comparisons or None,
+        worse_pairs=worse_pairs or None,
     )
+
+
+def short_model(model: str | None) -> str:
+    """A model spec's last path part (``.../checkpoints/candidate`` -> ``candidate``)."""
+    return "model" if not model else Path(model).name or model
+
+
+def _spec_of(session: ModgapSession, key: str) -> str | None:
+    """The data set spec measured under baseline entry ``key`` (so the baseline's figures stand
+    in the same figure as the candidate's)."""
+    from pytest_modgap.gate.baselines import dataset_key
+
+    for record in session.measurements.values():
+        dim = record.get("truncate_dim")
+        if dataset_key(record["dataset"]) + ("" if dim is None else f"@{dim}") == key:
+            return str(record["dataset"])
+    return None

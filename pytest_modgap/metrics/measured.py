@@ -3,8 +3,8 @@ and what a paired check against it compares."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,9 @@ class MeasuredPairs:
     class_names: Sequence[str] | None = None
     slices: Sequence[str] | None = None
     retrieval: bool = True
+    thumbnail: Callable[[int], bytes | None] | None = field(default=None, repr=False)
+    """PNG bytes of a small picture of pair i's image, for the lists of pairs that got worse (None
+    when the image cannot be read again); None for vectors without their images (a snapshot)."""
 
     @property
     def n(self) -> int:

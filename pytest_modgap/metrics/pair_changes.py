@@ -6,7 +6,8 @@ Pure numpy, blockwise (memory O(block · N)): the lists a failing baseline check
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,9 @@ class PairChanges:
     """Text to image: the rank of the caption's image among all images rose most."""
     zeroshot_flips: tuple[PairChange, ...]
     """Zero-shot: right in the baseline, wrong now (1 -> 0)."""
+    thumbnails: Mapping[int, str] = field(default_factory=dict)
+    """Pair index -> a ``data:image/png;base64,...`` picture of its image (those that could be
+    read again), for the HTML lists."""
 
     def sections(self) -> list[tuple[str, tuple[PairChange, ...]]]:
         """(title, changes) of each non-empty view, for text and HTML."""
@@ -67,20 +71,36 @@ class PairChanges:
         return [(title, changes) for title, changes in titled if changes]
 
     def limited(self, limit: int) -> PairChanges:
-        return PairChanges(
-            self.similarity[:limit],
-            self.image_rank[:limit],
-            self.caption_rank[:limit],
-            self.zeroshot_flips[:limit],
+        return replace(
+            self,
+            similarity=self.similarity[:limit],
+            image_rank=self.image_rank[:limit],
+            caption_rank=self.caption_rank[:limit],
+            zeroshot_flips=self.zeroshot_flips[:limit],
         )
 
+    def indices(self) -> list[int]:
+        """Every listed pair once, in order of first appearance."""
+        views = (self.similarity, self.image_rank, self.caption_rank, self.zeroshot_flips)
+        return list(dict.fromkeys(change.index for view in views for change in view))
+
     def to_dict(self) -> dict[str, Any]:
+        def listed(changes: tuple[PairChange, ...]) -> list[dict[str, Any]]:
+            return [
+                {**change.to_dict(), **_picture(self.thumbnails.get(change.index))}
+                for change in changes
+            ]
+
         return {
-            "similarity": [change.to_dict() for change in self.similarity],
-            "image_rank": [change.to_dict() for change in self.image_rank],
-            "caption_rank": [change.to_dict() for change in self.caption_rank],
-            "zeroshot_flips": [change.to_dict() for change in self.zeroshot_flips],
+            "similarity": listed(self.similarity),
+            "image_rank": listed(self.image_rank),
+            "caption_rank": listed(self.caption_rank),
+            "zeroshot_flips": listed(self.zeroshot_flips),
         }
+
+
+def _picture(uri: str | None) -> dict[str, str]:
+    return {} if uri is None else {"thumbnail": uri}
 
 
 def pair_changes(

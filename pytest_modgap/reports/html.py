@@ -24,7 +24,7 @@ Result = Report | tuple[str, str, Report]
 FAILING_VERDICTS = frozenset({"regressed", "worse", "failed", "fail"})
 GOOD_VERDICTS = frozenset({"improved", "better"})
 _VERDICT_COLUMNS = ("model", "dataset", "baseline", "metric", "verdict")
-_SIGNED_COLUMNS = frozenset({"change", "difference"})
+_SIGNED_COLUMNS = frozenset({"change", "change_ci", "difference"})
 """Verdict columns that are differences: shown with their sign, as the terminal tables show them."""
 
 LABEL_CHARS = 40
@@ -48,6 +48,7 @@ tr.bad td { background: #fde8e8; } tr.good td { background: #e8f6ec; }
 .summary.bad { color: #b00020; font-weight: bold; } .summary.good { color: #1b7f3b; }
 .note { color: #555; font-size: 0.9em; }
 img { max-width: 100%; border: 1px solid #eee; }
+img.thumb { width: 48px; height: 48px; object-fit: contain; border: 0; }
 """
 
 
@@ -65,6 +66,7 @@ def write_report_dir(
     verdicts: Sequence[Mapping[str, Any]] | None = None,
     comparisons: Sequence[Mapping[str, Any]] | None = None,
     title: str = "pytest-modgap report",
+    worse_pairs: Sequence[tuple[str, Mapping[str, Any]]] | None = None,
 ) -> Path:
     """Write Figures 2 and 3 and ``index.html`` into ``directory``; return the index's path.
 
@@ -74,8 +76,9 @@ def write_report_dir(
     as plain dicts (``model``, ``dataset``, ``baseline``, ``metric``, ``verdict`` and any other
     columns); failing verdicts are highlighted. ``comparisons``: optional rows of paired
     candidate-vs-reference comparisons in the same form (``baseline`` naming the reference model),
-    shown in a section of their own. Without matplotlib the page is written without figures and
-    says how to install them. Every file is written atomically.
+    shown in a section of their own. ``worse_pairs``: (heading, ``pairs_worse`` of a check paired
+    with its baseline's snapshot), listed with thumbnails, on a pass too. Without matplotlib the
+    page is written without figures and says how to install them. Every file is written atomically.
     """
     entries = [_entry(result) for result in results]
     if not entries:
@@ -101,6 +104,8 @@ def write_report_dir(
         body.append(_verdict_section("Baseline checks", verdicts))
     if comparisons:
         body.append(_verdict_section("Comparison with the reference model", comparisons))
+    for heading, pairs_worse in worse_pairs or ():
+        body.append(pairs_worse_section(heading, pairs_worse))
     body.extend(sections)
     index = root / "index.html"
     write_text_atomic(index, html_page(title, body))
@@ -300,6 +305,51 @@ def _verdict_section(title: str, verdicts: Sequence[Mapping[str, Any]]) -> str:
         + "\n".join(rows)
         + "\n</tbody>\n</table>"
     )
+
+
+_PAIR_VIEWS = (
+    ("similarity", "matched similarity dropped most", "cos(image, caption)"),
+    ("image_rank", "image to text: true caption fell furthest in rank", "rank (0 = first)"),
+    ("caption_rank", "text to image: true image fell furthest in rank", "rank (0 = first)"),
+    ("zeroshot_flips", "zero-shot: right before, wrong now", "answer"),
+)
+
+
+def pairs_worse_section(heading: str, pairs_worse: Mapping[str, Any]) -> str:
+    """The pairs of a paired baseline check that got worse, one table per view: thumbnail (when
+    the image could be read), image, caption, baseline -> now."""
+    parts = [f"<h2>Pairs that got worse: {_e(heading)}</h2>"]
+    for key, title, unit in _PAIR_VIEWS:
+        listed = pairs_worse.get(key) or []
+        if not listed:
+            continue
+        rows = []
+        for change in listed:
+            uri = change.get("thumbnail")
+            picture = (
+                f'<img class="thumb" src="{_e(uri)}" alt="">'
+                if isinstance(uri, str) and uri.startswith("data:image/png;base64,")
+                else ""
+            )
+            moved = change.get("detail") or (
+                f"{_number(change['before'])} → {_number(change['after'])}"
+            )
+            rows.append(
+                f"<tr><td>{picture}</td><td>{short_label(str(change['image']))}</td>"
+                f'<td>{_e(change["caption"])}</td><td class="num">{_e(moved)}</td></tr>'
+            )
+        parts.append(
+            f"<h3>{_e(title)}</h3>\n<table>\n<thead><tr><th></th><th>image</th><th>caption</th>"
+            f"<th>{_e(unit)}: baseline → now</th></tr></thead>\n<tbody>\n"
+            + "\n".join(rows)
+            + "\n</tbody>\n</table>"
+        )
+    return "\n".join(parts)
+
+
+def _number(value: Any) -> str:
+    number = float(value)
+    return f"{number:.0f}" if number.is_integer() else f"{number:.4f}"
 
 
 def metrics_table(results: Sequence[Result]) -> str:

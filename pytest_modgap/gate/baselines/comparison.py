@@ -103,6 +103,9 @@ class Comparison:
     """With a snapshot: the pairs, images and classes that got worse (20 per view at most)."""
     snapshot: str | None = None
     """The snapshot file the check was paired with."""
+    recorded_report: Report | None = None
+    """With a snapshot: the metrics and similarity distributions of the baseline's vectors (for
+    Figures 2 and 3 of the baseline beside the candidate); not part of ``to_dict``."""
 
     @property
     def regressed(self) -> tuple[MetricComparison, ...]:

@@ -4,6 +4,7 @@ named."""
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from pytest_modgap.gate.baselines.snapshot import read_snapshot
 if TYPE_CHECKING:
     from pytest_modgap.gate.baselines.comparison import Comparison, MetricComparison
     from pytest_modgap.gate.baselines.schema import Baseline
+    from pytest_modgap.metrics.measured import MeasuredPairs
     from pytest_modgap.metrics.paired import MetricDifference
     from pytest_modgap.metrics.report import Report
 
@@ -31,9 +33,12 @@ def pair_with_snapshot(comparison: Comparison, baseline: Baseline, report: Repor
     The interval is the paired bootstrap interval (``metrics.paired.compare_embeddings``: the same
     resamples of the pairs for both) of metric(this run) - metric(snapshot), moved by the gap
     between the recorded value and the snapshot's recomputed one (its float16 rounding), so it
-    stands around the row's change. The verdict is the documented rule, unchanged.
+    stands around the row's change. The verdict is the documented rule, unchanged. The
+    snapshot's own metrics and similarity distributions (``recorded_report``) let the report
+    draw Figures 2 and 3 of the baseline beside this run's.
     """
     __tracebackhide__ = True
+    from pytest_modgap.metrics.engine import measure_embeddings
     from pytest_modgap.metrics.pair_changes import pair_changes
     from pytest_modgap.metrics.paired import compare_embeddings
 
@@ -62,12 +67,28 @@ def pair_with_snapshot(comparison: Comparison, baseline: Baseline, report: Repor
         retrieval=measured.retrieval,
     )
     differences = {row.name: row for row in paired}
+    changes = pair_changes(measured, reference, limit=LISTED_PAIRS)
     return replace(
         comparison,
         rows=tuple(_with_interval(row, differences) for row in comparison.rows),
-        pair_changes=pair_changes(measured, reference, limit=LISTED_PAIRS),
+        pair_changes=replace(changes, thumbnails=_thumbnails(measured, changes.indices())),
         snapshot=str(where),
+        recorded_report=measure_embeddings(
+            reference.image, reference.text, **reference.arguments(), ci=None
+        ),
     )
+
+
+def _thumbnails(measured: MeasuredPairs, indices: list[int]) -> dict[int, str]:
+    """``data:`` URIs of the listed pairs' images (those that can be read again)."""
+    if measured.thumbnail is None:
+        return {}
+    found = {}
+    for index in indices:
+        picture = measured.thumbnail(index)
+        if picture is not None:
+            found[index] = "data:image/png;base64," + base64.b64encode(picture).decode("ascii")
+    return found
 
 
 def _with_interval(
