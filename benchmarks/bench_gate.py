@@ -37,7 +37,7 @@ def snapshot_bytes(dimension: int, pairs: int = 1000) -> int:
         image=rng.standard_normal((pairs, dimension)).astype(np.float32),
         text=rng.standard_normal((pairs, dimension)).astype(np.float32),
         text2=rng.standard_normal((pairs, dimension)).astype(np.float32),
-        pair_ids=rng.integers(0, 256, (pairs, 16), dtype=np.uint8),
+        identities=rng.integers(0, 256, (pairs, 16), dtype=np.uint8),
         pair_names=[f"images/{i:06d}.jpg" for i in range(pairs)],
         captions=[f"a photo of thing number {i} on a table" for i in range(pairs)],
     )

@@ -213,6 +213,8 @@ class Sample:
     pairs: PairSet | None = None
     """The sampled pairs (with their zero-shot prompts) these vectors embed; None for precomputed
     embeddings."""
+    fingerprint: str | None = None
+    """``pairs.fingerprint()``: the content of the pairs and their prompts, read once."""
     templates: tuple[str, ...] | None = None
     """The zero-shot prompt templates used (data sets with class names)."""
 
@@ -311,12 +313,15 @@ def _embed_sample(
 
     pairs = load_dataset(dataset) if isinstance(dataset, str) else dataset
     pairs = with_class_texts(pairs.sample(samples, seed), templates)
+    fingerprint = pairs.fingerprint()
     cache = (
         EmbeddingCache(Path(cache_dir) if cache_dir is not None else None) if use_cache else None
     )
     where = None
     if ray_address is None:
-        embeddings = _embeddings(model, pairs, cache, batch_size=batch_size, progress=progress)
+        embeddings = _embeddings(
+            model, pairs, cache, fingerprint, batch_size=batch_size, progress=progress
+        )
     else:
         from pytest_modgap.embedding.ray.embed import embed_on_ray
 
@@ -342,6 +347,7 @@ def _embed_sample(
         retrieval=not pairs.class_prompts,
         ran_on=where,
         pairs=pairs,
+        fingerprint=fingerprint,
         templates=_templates_used(pairs, templates),
     )
     return sample, label
@@ -381,6 +387,7 @@ def _embeddings(
     model: LoadedModel,
     pairs: PairSet,
     cache: EmbeddingCache | None,
+    fingerprint: str,
     *,
     batch_size: int | None,
     progress: bool | None,
@@ -391,7 +398,7 @@ def _embeddings(
     Without an identity (``module:factory``, an encoder given as is) the loaded encoder's own
     ``fingerprint()`` keys the cache (``embed_pairs_cached``). So does a loaded encoder that is not
     what its identity assumed (another family, device or dtype): its vectors never go under a key
-    that does not describe them.
+    that does not describe them. ``fingerprint``: ``pairs.fingerprint()``, read once per sample.
     """
     from pytest_modgap.embedding.pipeline import embed_pairs, embed_pairs_cached, fits
     from pytest_modgap.models.precomputed import PrecomputedEmbeddings
@@ -399,7 +406,7 @@ def _embeddings(
     identity = model.identity() if cache is not None else None
     key = None
     if cache is not None and identity is not None:
-        key = cache.key(model=identity.key, data=pairs.fingerprint())
+        key = cache.key(model=identity.key, data=fingerprint)
         cached = cache.get(key)
         if cached is not None and fits(cached, pairs):
             return cached
@@ -497,7 +504,7 @@ def measure(
             seed=seed,
             device=device,
             dtype=dtype_used,
-            pairs=_pairs_fingerprint(sample),
+            pairs=sample.fingerprint,  # None for precomputed vectors: their pairs are unknown
             seconds=round(time.perf_counter() - started, 3),
             **extra,
         ),
@@ -524,13 +531,6 @@ def _measured_pairs(sample: Sample) -> MeasuredPairs | None:
         slices=None if sample.slices is None else [str(label) for label in sample.slices],
         retrieval=sample.retrieval,
     )
-
-
-def _pairs_fingerprint(sample: Sample) -> str | None:
-    """The content fingerprint of the measured pairs (with their zero-shot prompts): what a
-    baseline entry records, so it is never compared with other pairs. None for precomputed
-    embeddings, whose file holds vectors but not the pairs they embed."""
-    return None if sample.pairs is None else sample.pairs.fingerprint()
 
 
 def _device_and_dtype(model: LoadedModel) -> tuple[str, str]:

@@ -57,7 +57,7 @@ THUMBNAIL_PIXELS = 64
 def measured_pairs(pairs: PairSet, **vectors: object) -> MeasuredPairs:
     """``MeasuredPairs`` of ``pairs`` with the given vectors (the fields of ``MeasuredPairs``)."""
     return MeasuredPairs(
-        pair_ids=pair_ids(pairs),
+        identities=lambda: pair_ids(pairs),
         pair_names=pair_names(pairs),
         captions=list(pairs.texts),
         class_names=None if pairs.class_names is None else list(pairs.class_names),

@@ -26,7 +26,9 @@ class MeasuredPairs:
 
     image: np.ndarray
     text: np.ndarray
-    pair_ids: np.ndarray
+    identities: np.ndarray | Callable[[], np.ndarray] = field(repr=False)
+    """``pair_ids``, or what computes them on first use (they read every image again, which only
+    a snapshot needs)."""
     pair_names: Sequence[str]
     captions: Sequence[str]
     text2: np.ndarray | None = None
@@ -40,6 +42,15 @@ class MeasuredPairs:
     thumbnail: Callable[[int], bytes | None] | None = field(default=None, repr=False)
     """PNG bytes of a small picture of pair i's image, for the lists of pairs that got worse (None
     when the image cannot be read again); None for vectors without their images (a snapshot)."""
+
+    @property
+    def pair_ids(self) -> np.ndarray:
+        """(N, 16) uint8: each pair's content hash, computed once."""
+        found: np.ndarray | None = self.__dict__.get("_pair_ids")
+        if found is None:
+            found = self.identities() if callable(self.identities) else self.identities
+            object.__setattr__(self, "_pair_ids", found)
+        return found
 
     @property
     def n(self) -> int:

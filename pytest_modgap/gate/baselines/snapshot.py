@@ -114,7 +114,9 @@ def _measured(arrays: dict[str, np.ndarray]) -> MeasuredPairs:
     }
     fields.update({name: arrays[name] for name in _INTEGERS if name in arrays})
     fields.update({name: [str(item) for item in arrays[name]] for name in _TEXTS if name in arrays})
-    return MeasuredPairs(pair_ids=arrays["pair_ids"], retrieval=bool(arrays["retrieval"]), **fields)
+    return MeasuredPairs(
+        identities=arrays["pair_ids"], retrieval=bool(arrays["retrieval"]), **fields
+    )
 
 
 def _unit_float16(vectors: np.ndarray) -> np.ndarray:
