@@ -5,7 +5,7 @@ A thin per-test view of the run's ModgapSession; baseline logic lives in ``basel
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -48,10 +48,16 @@ def marker_args(node: pytest.Item | Any, name: str) -> MarkerArgs:
     for marker in markers:
         problem = _marker_problem(marker.args, marker.kwargs)
         if problem is not None:
-            raise pytest.Collector.CollectError(
-                f"{name}: invalid @pytest.mark.modgap: {problem}. The modgap marker takes only the "
-                f"keywords {', '.join(k + '=' for k in MARKER_KEYWORDS)} e.g. "
+            keywords = problem.startswith(("positional", "unknown keyword"))
+            usage = (
+                f" The modgap marker takes only the keywords "
+                f"{', '.join(k + '=' for k in MARKER_KEYWORDS)} e.g. "
                 f'@pytest.mark.modgap(dataset="shapes", samples=200).'
+                if keywords
+                else ""
+            )
+            raise pytest.Collector.CollectError(
+                f"{name}: invalid @pytest.mark.modgap: {problem.rstrip('.')}.{usage}"
             )
     if not markers:
         return MarkerArgs()
@@ -88,11 +94,12 @@ def _marker_problem(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None
 
 
 def _tolerance_problem(tolerance: object) -> str | None:
-    """The failure message for a ``tolerance=`` that is not a finite number >= 0, else None."""
-    from pytest_modgap.gate.baselines import check_tolerance
+    """The failure message for a ``tolerance=`` that is not a finite number >= 0 (or a mapping of
+    metric names to such numbers), else None."""
+    from pytest_modgap.gate.baselines.comparison import check_tolerances
 
     try:
-        check_tolerance(tolerance, "tolerance")
+        check_tolerances(tolerance, "tolerance")
     except ModgapError as exc:
         return f"modgap: {exc}"
     return None
@@ -275,7 +282,7 @@ class ModgapFixture:
         report: Report,
         baseline: str,
         *,
-        tolerance: float | None = None,
+        tolerance: float | Mapping[str, float] | None = None,
         metrics: Sequence[str] | None = None,
         slices: bool = False,
         entry: str | None = None,
@@ -285,7 +292,8 @@ class ModgapFixture:
         data set's entry in the file (default: its key, ``dataset_key``); a check whose pairs,
         samples, seed, templates or truncation differ from the entry's is refused by name.
 
-        ``tolerance`` (absolute) overrides the file's; ``metrics`` restricts the check;
+        ``tolerance`` (absolute; one number, or per metric as in ``compare``) overrides the
+        file's; ``metrics`` restricts the check;
         ``slices=True`` checks (records) every slice of the report too (``report.slices``). The
         failure shows one table of every checked metric, the slices that regressed worst first,
         and the command that re-records the baseline.

@@ -12,7 +12,6 @@ from tests.gate.conftest import RunPytest
     [
         ("datset='shapes'", "unknown keyword(s) datset"),
         ("'shapes'", "positional argument(s) 'shapes'"),
-        ("samples='many'", "samples= must be an integer, not 'many'"),
     ],
 )
 def test_invalid_marker_is_a_collection_error_naming_test_and_keywords(
@@ -36,6 +35,33 @@ def test_invalid_marker_is_a_collection_error_naming_test_and_keywords(
         ]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ("samples='many'", "samples= must be an integer, not 'many'."),
+        ("templates=['a photo of a {{c}}.']", "*{{c}}*"),
+    ],
+)
+def test_a_bad_marker_value_is_named_without_the_keyword_list(
+    pytester: pytest.Pytester, run: RunPytest, arguments: str, problem: str
+) -> None:
+    pytester.makepyfile(
+        test_bad=f"""
+        import pytest
+
+        @pytest.mark.modgap({arguments})
+        def test_gap(modgap):
+            pass
+        """
+    )
+    result = run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"test_bad.py::test_gap: invalid @pytest.mark.modgap: {problem}"])
+    output = result.stdout.str()
+    assert ".." not in output.split("invalid @pytest.mark.modgap")[1].splitlines()[0]
+    assert "takes only the keywords" not in output
 
 
 def test_marker_without_the_fixture_is_a_collection_error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,9 +14,16 @@ from pytest_modgap.gate.baselines.comparison import (
     Comparison,
     _report_model,
     check_tolerance,
+    check_tolerances,
     compare,
 )
-from pytest_modgap.gate.baselines.location import _refuse_non_file, load, resolve, shipped_names
+from pytest_modgap.gate.baselines.location import (
+    _refuse_non_file,
+    load,
+    resolve,
+    shipped_names,
+    similar_names,
+)
 from pytest_modgap.gate.baselines.paired_check import pair_with_snapshot
 from pytest_modgap.gate.baselines.writing import write
 
@@ -60,7 +67,7 @@ def check(
     baseline: str,
     *,
     baseline_dir: str | Path,
-    tolerance: float | None = None,
+    tolerance: float | Mapping[str, float] | None = None,
     metrics: Sequence[str] | None = None,
     update: bool = False,
     default_tolerance: float | None = None,
@@ -83,7 +90,7 @@ def check(
     are there (False: the recorded numbers alone).
     """
     __tracebackhide__ = True
-    check_tolerance(tolerance, "tolerance")
+    check_tolerances(tolerance, "tolerance")
     check_tolerance(default_tolerance, "default_tolerance")
     model = model or _report_model(report)
     nodeid = nodeid or _current_nodeid()
@@ -102,10 +109,16 @@ def check(
     path, _ = resolve(baseline, baseline_dir)
     _refuse_non_file(path)
     if not path.is_file():
+        close = similar_names(baseline, baseline_dir)
+        guess = (
+            f" Did you mean {' or '.join(repr(name) for name in close)}? If not, r"
+            if close
+            else " R"
+        )
         raise BaselineError(
             f"Baseline {baseline!r} does not exist yet: no {path} and no shipped baseline of that "
-            f"name (shipped: {', '.join(shipped_names())}). Baselines are never created silently; "
-            f"record this one with: {record_command(model, nodeid, command_options)}"
+            f"name (shipped: {', '.join(shipped_names())}). Baselines are never created silently."
+            f"{guess}ecord this one with: {record_command(model, nodeid, command_options)}"
         )
     loaded = load(baseline, baseline_dir)
     command = None if loaded.shipped else record_command(model, nodeid, command_options)
@@ -131,7 +144,7 @@ def assert_no_regression(
     baseline: str,
     *,
     baseline_dir: str | Path | None = None,
-    tolerance: float | None = None,
+    tolerance: float | Mapping[str, float] | None = None,
     metrics: Sequence[str] | None = None,
     update: bool = False,
     slices: bool = False,
@@ -142,7 +155,7 @@ def assert_no_regression(
 
     ``baseline`` is a name: ``<baseline_dir>/<name>.yaml`` (``baseline_dir`` defaults to
     ``./baselines``), else a shipped one such as ``paper/jina-embeddings-v4``. ``tolerance``
-    overrides every tolerance in the file; ``metrics`` restricts the check to those names.
+    overrides every tolerance in the file (one number, or per metric: ``{"alignment": 0.05}``); ``metrics`` restricts the check to those names.
     ``update=True`` records ``report`` instead (never a shipped baseline). ``slices=True`` checks
     (records) each of the report's slices too; the failure names those that regressed, worst
     first. ``entry`` names the data set's entry yourself (default: its key); ``snapshots=False``

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,9 @@ from pytest_modgap.metrics.catalogue import METRICS
 if TYPE_CHECKING:
     from pytest_modgap.metrics.pair_changes import PairChange, PairChanges
     from pytest_modgap.metrics.report import Report
+
+Limits = tuple["float | Mapping[str, float] | None", "float | None", "float | None"]
+"""The check's tolerance (one number, or per metric), the file's and the default."""
 
 FAILURE_PAIRS = 5
 """Pairs per view that a failure message lists (the JSON report and the HTML list 20)."""
@@ -209,7 +212,7 @@ def compare(
     report: Report,
     baseline: Baseline,
     *,
-    tolerance: float | None = None,
+    tolerance: float | Mapping[str, float] | None = None,
     metrics: Sequence[str] | None = None,
     default_tolerance: float | None = None,
     slices: bool = False,
@@ -223,7 +226,7 @@ def compare(
     command that records the entry anew). With ``slices``, every recorded slice is compared too.
     """
     __tracebackhide__ = True
-    tolerance = check_tolerance(tolerance, "tolerance")
+    tolerance = check_tolerances(tolerance, "tolerance")
     default_tolerance = check_tolerance(default_tolerance, "default_tolerance")
     key = entry_key(report, entry)
     found = baseline.datasets.get(key)
@@ -293,16 +296,17 @@ def _rows(
     entry: DatasetBaseline,
     report: Report,
     names: Sequence[str],
-    limits: tuple[float | None, float | None, float | None],
+    limits: Limits,
     slice_name: str | None = None,
 ) -> list[MetricComparison]:
-    """One compared row per metric name; ``limits``: the check's, the file's and the default
-    tolerance, around the metric's own."""
+    """One compared row per metric name; ``limits``: the check's (one number, or per metric),
+    the file's and the default tolerance, around the metric's own."""
     tolerance, file_tolerance, default_tolerance = limits
     rows = []
     for name in names:
         recorded = entry.metrics[name]
-        limit = _first(tolerance, recorded.tolerance, file_tolerance, default_tolerance)
+        given = tolerance.get(name) if isinstance(tolerance, Mapping) else tolerance
+        limit = _first(given, recorded.tolerance, file_tolerance, default_tolerance)
         row = _row(
             name, recorded.value, report[name], report.ci.get(name), limit, METRICS[name].better
         )
@@ -316,7 +320,7 @@ def _slice_rows(
     baseline: Baseline,
     key: str,
     metrics: Sequence[str] | None,
-    limits: tuple[float | None, float | None, float | None],
+    limits: Limits,
 ) -> list[MetricComparison]:
     """The rows of every slice the entry records; a BaselineError when there is none, or when the
     report lacks a recorded slice or measured it on another number of pairs."""
@@ -397,6 +401,24 @@ def check_tolerance(value: Any, argument: str) -> float | None:
             f"would pass every check, and a negative tolerance would fail every one."
         )
     return number
+
+
+def check_tolerances(value: Any, argument: str) -> float | dict[str, float] | None:
+    """``check_tolerance`` for one number, or a mapping of metric name -> tolerance (the metrics
+    it names take it; the others keep their own, the file's or the default)."""
+    __tracebackhide__ = True
+    if not isinstance(value, Mapping):
+        return check_tolerance(value, argument)
+    unknown = [name for name in value if name not in METRICS]
+    if unknown:
+        raise BaselineError(
+            f"{argument}= names unknown metric(s) {', '.join(map(short, unknown))}; known "
+            f"metrics: {', '.join(METRICS)}."
+        )
+    checked = {
+        name: check_tolerance(limit, f"{argument}[{name!r}]") for name, limit in value.items()
+    }
+    return {name: limit for name, limit in checked.items() if limit is not None}
 
 
 def _first(*values: float | None) -> float:

@@ -3,6 +3,7 @@ data set is recorded under."""
 
 from __future__ import annotations
 
+import difflib
 import importlib.resources
 import re
 from pathlib import Path
@@ -82,6 +83,18 @@ def shipped_names() -> list[str]:
     return sorted(
         path.relative_to(root).with_suffix("").as_posix() for path in root.rglob("*.yaml")
     )
+
+
+def similar_names(name: str, baseline_dir: str | Path, most: int = 3) -> list[str]:
+    """Existing baseline names (the user's folder and the shipped ones) close to ``name``: the
+    names a typo most likely meant (``relase-3`` -> ``release-3``)."""
+    root = Path(baseline_dir)
+    try:
+        mine = [p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")]
+    except OSError:
+        mine = []
+    bare = name[: -len(".yaml")] if name.endswith(".yaml") else name
+    return difflib.get_close_matches(bare, [*mine, *shipped_names()], n=most, cutoff=0.75)
 
 
 def _check_name(name: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
+from contextvars import ContextVar
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
@@ -29,9 +31,29 @@ from pytest_modgap.gate.baselines.schema import (
 from pytest_modgap.gate.baselines.yaml_loader import _load_yaml
 from pytest_modgap.metrics.catalogue import METRICS
 
+_TEXT: ContextVar[str] = ContextVar("baseline_text", default="")
+"""The text being parsed, so an error can point at the line of a problem the data has lost."""
+
+
+def _line_with(pattern: str) -> int | None:
+    """The first line (1-based) of the text being parsed that matches ``pattern``."""
+    for number, line in enumerate(_TEXT.get().splitlines(), start=1):
+        if re.search(pattern, line):
+            return number
+    return None
+
 
 def parse(text: str, path: Path, *, name: str, shipped: bool = False) -> Baseline:
     """Validate the text of a baseline file; every problem names ``path`` and what to fix."""
+    __tracebackhide__ = True
+    token = _TEXT.set(text)
+    try:
+        return _parse(text, path, name=name, shipped=shipped)
+    finally:
+        _TEXT.reset(token)
+
+
+def _parse(text: str, path: Path, *, name: str, shipped: bool) -> Baseline:
     __tracebackhide__ = True
     raw = _load_yaml(text, path)
     if not isinstance(raw, dict):
@@ -224,9 +246,18 @@ def _parse_metric(path: Path, where: str, entry: Any) -> MetricBaseline:
         entry = {"value": entry}
     unknown = sorted((name for name in entry if name not in _METRIC_KEYS), key=short)
     if unknown:
+        digits = [name for name in unknown if str(name).isdigit() and entry[name] is None]
+        hint = ""
+        if digits:
+            line = _line_with(rf"[:,]\s*\d+\s*,\s*{re.escape(str(digits[0]))}\b")
+            at = f" (line {line})" if line is not None else ""
+            hint = (
+                f"; a decimal comma{at}? Inside {{...}} YAML reads '0,{digits[0]}' as a value 0 "
+                f"and a key {digits[0]}: write decimals with a point, e.g. value: 0.{digits[0]}"
+            )
         _fail(
             path,
-            f"'{where}' has unknown key(s) {_names(unknown)} (allowed: value, ci, tolerance)",
+            f"'{where}' has unknown key(s) {_names(unknown)} (allowed: value, ci, tolerance){hint}",
         )
     value = _optional_number(path, f"{where}.value", entry.get("value"))
     if value is None:
@@ -249,7 +280,9 @@ def _optional_number(path: Path, where: str, value: Any, minimum: float | None =
         return None
     number = _finite(value)
     if number is None:
-        _fail(path, f"'{where}' must be a finite number, not {short(value)}")
+        comma = isinstance(value, str) and re.fullmatch(r"\s*-?\d+,\d+\s*", value)
+        hint = f" (a decimal comma? write {value.strip().replace(',', '.')})" if comma else ""
+        _fail(path, f"'{where}' must be a finite number, not {short(value)}{hint}")
     if minimum is not None and number < minimum:
         _fail(path, f"'{where}' must be >= {minimum}, not {short(value)}")
     return number
