@@ -133,6 +133,8 @@ def _baseline_lines(measurement: _Measurement) -> list[str]:
                     f"{row['tolerance']:.4f} |"
                 )
             lines.append("")
+        lines += _slice_lines(check)
+        if verdict == "regressed":
             lines += _pairs_worse_lines(check.get("pairs_worse"))
     return [*lines, ""] if lines and lines[-1] else lines
 
@@ -143,6 +145,24 @@ _PAIR_VIEWS = (
     ("caption_rank", "text to image: true image fell furthest in rank"),
     ("zeroshot_flips", "zero-shot: right before, wrong now"),
 )
+
+
+def _slice_lines(check: dict[str, Any]) -> list[str]:
+    """The slices that regressed, worst first, as the terminal shows them (``slices=True``)."""
+    rows = [row for row in check.get("slices") or () if row["verdict"] == "REGRESSED"]
+    if not rows:
+        return []
+    names = ", ".join(_code(name) for name in check.get("regressed_slices") or ())
+    lines = [f"  slices that regressed, worst first: {names}", ""]
+    lines += ["  | slice | metric | baseline | obtained (CI) | change | tolerance |"]
+    lines.append("  |---|---|--:|--:|--:|--:|")
+    for row in rows:
+        lines.append(
+            f"  | {_text(str(row.get('slice')))} | {row['metric']} ({row['better']} is better) | "
+            f"{row['baseline']:.4f} | {_with_ci(row['obtained'], row.get('ci'))} | "
+            f"{row['change']:+.4f} | {row['tolerance']:.4f} |"
+        )
+    return [*lines, ""]
 
 
 def _value(number: float) -> str:

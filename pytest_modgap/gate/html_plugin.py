@@ -37,6 +37,7 @@ def test_section(session: ModgapSession, fixture: ModgapFixture) -> str:
     """The HTML of one test: one metric column per measurement it made, its baseline and reference
     verdicts, then the figures; '' when the test measured nothing."""
     from pytest_modgap.reports.html import (
+        check_rows,
         escape,
         figures_unavailable,
         metrics_table,
@@ -56,10 +57,10 @@ def test_section(session: ModgapSession, fixture: ModgapFixture) -> str:
         metrics_table(results),
     ]
     checks = [
-        {"dataset": check["dataset"], "baseline": check["baseline"], **row}
+        row
         for check in session.checks
         if check["nodeid"] == fixture.nodeid
-        for row in check["rows"]
+        for row in check_rows(check, dataset=check["dataset"])
     ]
     if checks:
         parts.append(verdict_table("Baseline checks", checks))

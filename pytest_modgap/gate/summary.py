@@ -330,7 +330,7 @@ def write_report(session: ModgapSession, directory: Path) -> Path:
     """--modgap-report-dir: Figures 2 and 3 of every measurement (models stacked per data set) and
     an index.html with the metrics, the baseline verdicts and the reference comparisons."""
     from pytest_modgap.metrics.report import Report
-    from pytest_modgap.reports.html import figures_unavailable, write_report_dir
+    from pytest_modgap.reports.html import check_rows, figures_unavailable, write_report_dir
 
     results = []
     for record in session.measurements.values():
@@ -340,15 +340,7 @@ def write_report(session: ModgapSession, directory: Path) -> Path:
     verdicts: list[dict[str, Any]] = []
     comparisons: list[dict[str, Any]] = []
     for check in session.checks:
-        for row in check["rows"]:
-            verdicts.append(
-                {
-                    "model": check["model"],
-                    "dataset": check["dataset"],
-                    "baseline": check["baseline"],
-                    **row,
-                }
-            )
+        verdicts += check_rows(check, model=check["model"], dataset=check["dataset"])
     for comparison in session.comparisons:
         for row in comparison["metrics"]:
             comparisons.append(

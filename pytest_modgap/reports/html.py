@@ -260,6 +260,7 @@ def _format(value: Any, *, signed: bool = False) -> str:
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
+        value = 0.0 if round(value, 4) == 0 else value  # never "-0.0000"
         return f"{value:+.4f}" if signed else f"{value:.4f}"
     if isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value):
         return "[" + ", ".join(_format(float(v), signed=signed) for v in value) + "]"
@@ -279,6 +280,26 @@ def _cell(verdict: Mapping[str, Any], column: str, signed_ci: bool) -> str:
     if isinstance(value, int | float | list | tuple):
         return f'<td class="num">{_e(text)}</td>'
     return f"<td>{_e(text)}</td>"
+
+
+def check_rows(check: Mapping[str, Any], **context: Any) -> list[dict[str, Any]]:
+    """The verdict rows of one baseline check (a ``Comparison.to_dict()``): the baseline's name
+    under ``baseline`` and each metric's recorded value under ``baseline_value``, so the name is
+    not overwritten by the number; ``context`` (model, dataset) goes first."""
+    rows = []
+    for row in check["rows"]:
+        values = {key: value for key, value in row.items() if key != "baseline"}
+        rows.append(
+            {
+                **context,
+                "baseline": check["baseline"],
+                "metric": values.pop("metric"),
+                "verdict": values.pop("verdict"),
+                "baseline_value": row["baseline"],
+                **values,
+            }
+        )
+    return rows
 
 
 def verdict_table(title: str, verdicts: Sequence[Mapping[str, Any]]) -> str:

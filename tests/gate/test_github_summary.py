@@ -43,3 +43,30 @@ def test_the_job_summary_gets_verdicts_and_the_regressed_metrics(
     assert cells[2].count("[") == 1 and cells[3].startswith("+") and cells[4] == "0.0200"
     reference_block = text.split(passed)[1].split(failed)[0]
     assert "- baseline `release`: **passed**" in reference_block and "|" not in reference_block
+
+
+def test_the_job_summary_lists_the_slices_that_regressed() -> None:
+    from pytest_modgap.gate.github_summary import _baseline_lines, _Measurement
+
+    slice_row = {
+        "metric": "alignment",
+        "baseline": 0.70,
+        "obtained": 0.55,
+        "ci": [0.52, 0.58],
+        "change": -0.15,
+        "tolerance": 0.02,
+        "better": "higher",
+        "verdict": "REGRESSED",
+        "slice": "outdoor",
+    }
+    check = {
+        "baseline": "release",
+        "verdict": "regressed",
+        "rows": [{**slice_row, "verdict": "ok", "obtained": 0.70, "change": 0.0, "slice": None}],
+        "slices": [slice_row, {**slice_row, "slice": "indoor", "verdict": "ok"}],
+        "regressed_slices": ["outdoor"],
+    }
+    text = "\n".join(_baseline_lines(_Measurement("k", {}, [check], [], None)))
+    assert "slices that regressed, worst first: `outdoor`" in text
+    assert "| outdoor | alignment (higher is better) | 0.7000 | 0.5500 [0.5200, 0.5800] |" in text
+    assert "indoor" not in text

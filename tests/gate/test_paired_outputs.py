@@ -5,6 +5,7 @@ the GitHub job summary."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,12 @@ def test_a_paired_failure_reaches_every_output(
     page = (report_dir / "index.html").read_text()
     assert "Pairs that got worse" in page and 'class="thumb" src="data:image/png;base64,' in page
     assert "baseline release" in page  # the baseline's own column beside the candidate's
+    header = re.search(r"<h2>Baseline checks</h2>\s*<table>\s*<thead><tr>(.*?)</tr>", page)
+    assert header is not None
+    columns = re.findall(r"<th>(.*?)</th>", header.group(1))
+    assert columns[:6] == ["model", "dataset", "baseline", "metric", "verdict", "baseline_value"]
+    assert "change_ci" in columns
+    assert "<td>release</td>" in page  # the baseline is named, not overwritten by its value
 
     text = summary.read_text()
     assert "<details><summary>Pairs that got worse</summary>" in text

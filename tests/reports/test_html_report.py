@@ -238,3 +238,19 @@ def test_comparison_rows_keep_signs_and_direction_free_metrics_have_no_tolerance
     tolerance = rows["text_text_similarity"][-2]
     assert tolerance == "—", rows["text_text_similarity"]
     assert rows["alignment"][-2] == "0.0100"
+
+
+def test_a_change_that_rounds_to_zero_is_never_negative_zero(tmp_path: Path, gap: Report) -> None:
+    verdicts = [
+        {
+            "model": "m",
+            "dataset": "d",
+            "baseline": "release",
+            "metric": "alignment",
+            "verdict": "ok",
+            "change": -0.00001,
+            "baseline_value": -0.00002,
+        }
+    ]
+    page = write_report_dir(tmp_path, [_metrics_only(gap)], verdicts=verdicts).read_text()
+    assert "-0.0000" not in page and "+0.0000" in page and ">0.0000<" in page
