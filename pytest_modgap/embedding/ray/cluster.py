@@ -5,7 +5,6 @@ Ray is the optional extra ``[ray]``; it is imported here, when a Ray address is 
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import sys
@@ -13,6 +12,13 @@ import time
 from types import ModuleType
 from typing import Any
 
+from pytest_modgap.embedding.ray.logs import (
+    quiet_ray_data_logs,
+    quiet_ray_start,
+    quiet_ray_warnings,
+    ray_logging_level,
+)
+from pytest_modgap.embedding.ray.port_probe import NotGrpc, PortKind, probe_port
 from pytest_modgap.errors import ModgapInputError
 
 RAY_EXTRA = "pip install 'pytest-modgap[ray]'"
@@ -35,11 +41,6 @@ NO_CLOUD_PROBES_ENV = {
 addresses (169.254.169.254, metadata.google.internal) which cloud it runs on even with statistics
 off (Ray 2.60, ``usage_lib.get_cluster_config_to_report``). With these proxies every HTTP request
 that is not for loopback goes to a closed port on 127.0.0.1 and fails there, DNS included."""
-
-_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes((0, 0, 0, 4, 0, 0, 0, 0, 0))
-"""RFC 9113, section 3.4: the client connection preface, then an empty SETTINGS frame."""
-_FRAME_HEADER_BYTES = 9
-_SETTINGS_FRAME = 4
 
 LOCAL = "local"
 AUTO = "auto"
@@ -81,25 +82,11 @@ def connect(address: str) -> ModuleType:
         return ray
     if not address:
         raise _address_error(address, "it is empty")
-    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    quiet: dict[str, Any] = {"logging_level": ray_logging_level(), "log_to_driver": False}
     started = time.monotonic()
     try:
-        if address == LOCAL:
-            ray.init(
-                address=LOCAL,
-                include_dashboard=False,
-                runtime_env={"env_vars": {"PYTHONPATH": driver_path()}},
-                **quiet,
-            )
-        elif address == AUTO:
-            ray.init(address=AUTO, **quiet)
-        else:
-            host, port = _host_and_port(address)
-            _check_answers_grpc(address, host, port)
-            if address.startswith(_CLIENT_PREFIX):
-                ray.init(address=address, logging_level=logging.WARNING)
-            else:
-                ray.init(address=address, **quiet)
+        with quiet_ray_start():
+            _init(ray, address, quiet)
     except ModgapInputError:
         raise
     except Exception as exc:  # ConnectionError, RuntimeError, grpc errors: each means no cluster
@@ -109,6 +96,25 @@ def connect(address: str) -> ModuleType:
         ) from exc
     quiet_ray_data()
     return ray
+
+
+def _init(ray: ModuleType, address: str, quiet: dict[str, Any]) -> None:
+    """``ray.init`` for ``address``, after ``check_port`` for a HOST:PORT form."""
+    if address == LOCAL:
+        ray.init(
+            address=LOCAL,
+            include_dashboard=False,
+            runtime_env={"env_vars": {"PYTHONPATH": driver_path()}},
+            **quiet,
+        )
+    elif address == AUTO:
+        ray.init(address=AUTO, **quiet)
+    else:
+        check_port(address)
+        if address.startswith(_CLIENT_PREFIX):
+            ray.init(address=address, logging_level=quiet["logging_level"])
+        else:
+            ray.init(address=address, **quiet)
 
 
 def check_address_form(address: str) -> None:
@@ -130,56 +136,72 @@ def _host_and_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _check_answers_grpc(address: str, host: str, port: int) -> None:
-    """Check within ``CONNECT_TIMEOUT_S`` that the port answers as a gRPC server does, as Ray's
-    GCS and Ray Client ports do: it takes the HTTP/2 client preface and answers with a SETTINGS
-    frame (RFC 9113, 3.4). A closed port, a listener that stays silent and one that speaks another
-    protocol (the dashboard's HTTP port) are refused here, before ``ray.init`` waits on them.
-    With ``RAY_USE_TLS`` set the handshake is TLS's, so only the TCP connection is checked."""
-    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+def check_port(address: str) -> None:
+    """Check within ``CONNECT_TIMEOUT_S`` that ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``)
+    names the kind of Ray port its form asks for, before ``ray.init`` waits on it: one gRPC call in
+    plain HTTP/2 (``port_probe``) tells a GCS from other gRPC servers. A closed port, a silent
+    listener, another protocol (the dashboard's HTTP port), a gRPC port that is no GCS given as
+    ``HOST:PORT`` (a Ray Client port, where ``ray.init`` retries for 20 s and more) and a GCS port
+    given as ``ray://`` are each a ModgapInputError naming the address and the likely fix. With
+    ``RAY_USE_TLS`` set the handshake is TLS's, so only the TCP connection is checked."""
+    host, port = _host_and_port(address)
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as connection:
-            if _ray_uses_tls():
-                return
-            connection.sendall(_HTTP2_PREFACE)
-            header = _receive(connection, _FRAME_HEADER_BYTES, deadline)
+        if _ray_uses_tls():
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+            return
+        kind = probe_port(host, port, CONNECT_TIMEOUT_S, metadata=_ray_token_metadata())
     except TimeoutError as exc:
         raise _address_error(
             address,
             f"port {port} of {host} took the connection but gave no gRPC answer within "
             f"{CONNECT_TIMEOUT_S:g} s, so it is no Ray port. {_PORT_HINT}",
         ) from exc
+    except NotGrpc as exc:
+        sent = exc.first_bytes
+        answer = f"its first bytes were {sent!r}" if sent else "it closed the connection"
+        raise _address_error(
+            address,
+            f"port {port} of {host} does not speak gRPC as Ray's ports do ({answer}). {_PORT_HINT}",
+        ) from exc
     except OSError as exc:
         raise _address_error(
             address, f"port {port} of {host} cannot be reached ({exc.strerror or exc})"
         ) from exc
-    if len(header) < _FRAME_HEADER_BYTES or header[3] != _SETTINGS_FRAME:
-        answer = f"its first bytes were {header[:24]!r}" if header else "it closed the connection"
+    client = address.startswith(_CLIENT_PREFIX)
+    if kind is PortKind.NOT_GCS and not client:
         raise _address_error(
             address,
-            f"port {port} of {host} does not speak gRPC as Ray's ports do ({answer}). {_PORT_HINT}",
+            f"port {port} of {host} answers gRPC but is no GCS (it has none of the GCS's "
+            f"services), so Ray would retry for 20 s and more before it gave up. If it is the "
+            f"cluster's Ray Client port, give it as 'ray://{host}:{port}'. {_PORT_HINT}",
         )
+    if kind is PortKind.GCS and client:
+        raise _address_error(
+            address,
+            f"port {port} of {host} is the cluster's GCS port, which the Ray Client cannot "
+            f"join. Give it as '{host}:{port}' (without ray://) on a node of the cluster, or the "
+            f"cluster's Ray Client port as 'ray://{host}:PORT'. {_PORT_HINT}",
+        )
+
+
+def _ray_token_metadata() -> dict[str, str]:
+    """Ray's token-authentication header when this machine has a token (Ray 2.52 and later enable
+    token authentication by default): a GCS that requires it answers the probe only with it."""
+    try:
+        import ray._raylet
+
+        loader = ray._raylet.AuthenticationTokenLoader.instance()  # type: ignore[attr-defined]
+        if not loader.has_token(ignore_auth_mode=True):
+            return {}
+        return {str(name): str(value) for name, value in loader.get_token_for_http_header().items()}
+    except Exception:  # a Ray without token authentication: the probe goes without a token
+        return {}
 
 
 _PORT_HINT = (
     "A cluster's Ray Client port (10001 by default) is given as 'ray://HOST:PORT', its GCS port "
     "(6379 by default) as 'HOST:PORT'; the dashboard's port (8265) is neither"
 )
-
-
-def _receive(connection: socket.socket, size: int, deadline: float) -> bytes:
-    """Up to ``size`` bytes, fewer when the peer closes; TimeoutError past ``deadline``."""
-    received = b""
-    while len(received) < size:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("no answer")
-        connection.settimeout(left)
-        chunk = connection.recv(size - len(received))
-        if not chunk:
-            break
-        received += chunk
-    return received
 
 
 def _ray_uses_tls() -> bool:
@@ -211,10 +233,12 @@ def driver_path() -> str:
 
 
 def quiet_ray_data() -> None:
-    """No progress bars or per-job log lines from Ray Data: pytest-modgap reports progress."""
+    """No progress bars, per-job log lines or error lines from Ray Data: pytest-modgap reports
+    progress and errors (``logs``: unless Ray's logs are wanted)."""
     import ray.data
 
-    context = ray.data.DataContext.get_current()
+    with quiet_ray_warnings():  # Ray Data's context warns of its own renamed settings
+        context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    quiet_ray_data_logs()
