@@ -190,41 +190,42 @@ def metrics_page() -> str:
     from pytest_modgap.metrics.catalogue import METRICS
     from pytest_modgap.metrics.definitions import APPROXIMATED_IN_BOOTSTRAP, INTERVAL_SCALES
 
-    rows = []
+    definitions, intervals, scales = [], [], []
     for info in METRICS.values():
         scale = INTERVAL_SCALES.get(info.name)
         if scale is not None:
-            interval = "on another scale: " + _first_line(scale.statistic)
+            interval = f"on the scale of `{scale.statistic.__name__}`, mapped back (below)"
+            scales.append(f"- `{info.name}`: {_first_line(scale.statistic)}")
         elif info.name in APPROXIMATED_IN_BOOTSTRAP:
-            interval = "metric's own, first-order (Hájek) resamples"
+            interval = "first-order (Hájek) resamples"
         else:
-            interval = "metric's own, exact resamples"
+            interval = "exact resamples"
         low, high = info.bounds
         better = "—" if info.better == "none" else info.better
-        rows.append(
-            (
-                _code(info.name),
-                info.definition,
-                better,
-                f"[{low:g}, {high:g}]",
-                interval,
-                _NEEDS[info.needs],
-                info.source,
-            )
+        definitions.append(
+            (_code(info.name), info.definition, better, f"[{low:g}, {high:g}]", _NEEDS[info.needs])
         )
+        intervals.append((_code(info.name), interval, info.source))
     return (
         _header(
             "`METRICS` in pytest_modgap/metrics/catalogue.py",
-            "`INTERVAL_SCALES` in metrics/definitions.py",
-            "`APPROXIMATED_IN_BOOTSTRAP` in metrics/definitions.py",
+            "`INTERVAL_SCALES` and `APPROXIMATED_IN_BOOTSTRAP` in metrics/definitions.py",
         )
         + "# Metrics\n\n"
         "x, y are the unit-normalised image and text rows of the matched pairs, z the second "
         "captions. *Better* is the direction that passes a baseline check; a move the other way by "
         "more than the tolerance is a regression. *Range* is what the metric can take: intervals "
-        "are clipped to it. *Interval* says how the basic bootstrap interval is read (see "
-        "[Bootstrap intervals](../explanation/intervals.md)).\n\n"
-        + _table(("metric", "definition", "better", "range", "interval", "needs", "source"), rows)
+        "are clipped to it. *Needs* is what the data must have for the metric to be reported.\n\n"
+        + _table(("metric", "definition", "better", "range", "needs"), definitions)
+        + "\n## Intervals and sources\n\n"
+        "Each interval is a basic bootstrap interval over pairs (see "
+        "[Bootstrap intervals](../explanation/intervals.md)). *Exact resamples* recompute the "
+        "metric for every resample; *first-order* ones use the Hájek projection of its all-pairs "
+        "sums.\n\n"
+        + _table(("metric", "interval", "source"), intervals)
+        + "\nIntervals read on another scale:\n\n"
+        + "\n".join(scales)
+        + "\n"
     )
 
 
