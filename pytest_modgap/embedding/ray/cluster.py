@@ -18,7 +18,13 @@ from pytest_modgap.embedding.ray.logs import (
     quiet_ray_warnings,
     ray_logging_level,
 )
-from pytest_modgap.embedding.ray.port_probe import NotGrpc, PortKind, probe_port
+from pytest_modgap.embedding.ray.port_probe import (
+    CLIENT_PROBE_PATH,
+    GCS_PROBE_PATH,
+    Answer,
+    NotGrpc,
+    call_port,
+)
 from pytest_modgap.errors import ModgapInputError
 
 RAY_EXTRA = "pip install 'pytest-modgap[ray]'"
@@ -138,18 +144,26 @@ def _host_and_port(address: str) -> tuple[str, int]:
 
 def check_port(address: str) -> None:
     """Check within ``CONNECT_TIMEOUT_S`` that ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``)
-    names the kind of Ray port its form asks for, before ``ray.init`` waits on it: one gRPC call in
-    plain HTTP/2 (``port_probe``) tells a GCS from other gRPC servers. A closed port, a silent
-    listener, another protocol (the dashboard's HTTP port), a gRPC port that is no GCS given as
-    ``HOST:PORT`` (a Ray Client port, where ``ray.init`` retries for 20 s and more) and a GCS port
-    given as ``ray://`` are each a ModgapInputError naming the address and the likely fix. With
-    ``RAY_USE_TLS`` set the handshake is TLS's, so only the TCP connection is checked."""
+    names the kind of Ray port its form asks for, before ``ray.init`` waits on it: gRPC calls in
+    plain HTTP/2 (``port_probe``) tell a GCS from a Ray Client server from other gRPC servers. A
+    closed port, a silent listener, another protocol (the dashboard's HTTP port), a port that is no
+    GCS given as ``HOST:PORT`` (``ray.init`` retried for 21 s on a Ray Client port) and a port that
+    is no Ray Client server given as ``ray://`` (30 s on a GCS port) are each a ModgapInputError
+    naming the address and the likely fix. With ``RAY_USE_TLS`` set the handshake is TLS's, so only
+    the TCP connection is checked."""
     host, port = _host_and_port(address)
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
     try:
         if _ray_uses_tls():
             socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
             return
-        kind = probe_port(host, port, CONNECT_TIMEOUT_S, metadata=_ray_token_metadata())
+        token = _ray_token_metadata()
+        gcs = call_port(host, port, GCS_PROBE_PATH, CONNECT_TIMEOUT_S, metadata=token)
+        if gcs is not Answer.UNIMPLEMENTED:
+            client_server = None
+        else:
+            left = max(deadline - time.monotonic(), 0.1)
+            client_server = call_port(host, port, CLIENT_PROBE_PATH, left, metadata=token)
     except TimeoutError as exc:
         raise _address_error(
             address,
@@ -167,20 +181,40 @@ def check_port(address: str) -> None:
         raise _address_error(
             address, f"port {port} of {host} cannot be reached ({exc.strerror or exc})"
         ) from exc
-    client = address.startswith(_CLIENT_PREFIX)
-    if kind is PortKind.NOT_GCS and not client:
+    _check_kind(address, host, port, gcs, client_server)
+
+
+def _check_kind(
+    address: str, host: str, port: int, gcs: Answer, client_server: Answer | None
+) -> None:
+    """A ModgapInputError when the port is not the kind the address's form asks for."""
+    is_client_server = client_server not in (None, Answer.UNIMPLEMENTED)
+    if address.startswith(_CLIENT_PREFIX):
+        if gcs is Answer.SERVED:
+            raise _address_error(
+                address,
+                f"port {port} of {host} is a GCS port, which the Ray Client cannot join: give it "
+                f"as '{host}:{port}' (without ray://) on a node of the cluster, or give the "
+                f"cluster's Ray Client port (10001 by default) as 'ray://{host}:PORT'",
+            )
+        if client_server is Answer.UNIMPLEMENTED:
+            raise _address_error(
+                address,
+                f"port {port} of {host} answers gRPC but is neither a Ray Client port nor a GCS "
+                f"port (a raylet's?). {_PORT_HINT}",
+            )
+    elif is_client_server:
         raise _address_error(
             address,
-            f"port {port} of {host} answers gRPC but is no GCS (it has none of the GCS's "
-            f"services), so Ray would retry for 20 s and more before it gave up. If it is the "
-            f"cluster's Ray Client port, give it as 'ray://{host}:{port}'. {_PORT_HINT}",
+            f"port {port} of {host} is a Ray Client port, which ray.init joins only as "
+            f"'ray://{host}:{port}' (without ray:// it retries for 20 s and more, then fails): "
+            f"give 'ray://{host}:{port}'",
         )
-    if kind is PortKind.GCS and client:
+    elif client_server is Answer.UNIMPLEMENTED:
         raise _address_error(
             address,
-            f"port {port} of {host} is the cluster's GCS port, which the Ray Client cannot "
-            f"join. Give it as '{host}:{port}' (without ray://) on a node of the cluster, or the "
-            f"cluster's Ray Client port as 'ray://{host}:PORT'. {_PORT_HINT}",
+            f"port {port} of {host} answers gRPC but is neither a GCS port nor a Ray Client port "
+            f"(a raylet's?). {_PORT_HINT}",
         )
 
 

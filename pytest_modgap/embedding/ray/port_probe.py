@@ -1,9 +1,11 @@
-"""Which kind of port answers at HOST:PORT, told within a deadline by one gRPC call in plain HTTP/2
-(no grpcio: Ray bundles its own C++ gRPC), before ``ray.init`` waits on a port that is no GCS.
+"""Which kind of Ray port answers at HOST:PORT, told within a deadline by one gRPC call in plain
+HTTP/2 (no grpcio: Ray bundles its own C++ gRPC), before ``ray.init`` waits on a wrong port.
 
-The call is the one a Ray driver makes first, ``NodeInfoGcsService/GetClusterId`` with an empty
-request: a GCS answers it with a message; a gRPC server without that service (a Ray Client server,
-a raylet) answers status UNIMPLEMENTED at once, where ``ray.init`` would retry for 20 s or more.
+A server that has the called method answers it (a reply message, or a status of its own); one
+without it answers status UNIMPLEMENTED at once. ``GCS_PROBE_PATH`` is the first call a Ray driver
+makes to a GCS, ``CLIENT_PROBE_PATH`` a Ray Client server's: a Ray Client port given as HOST:PORT,
+where ``ray.init`` retries for 21 s, or a GCS port given as ``ray://``, where it waits 30 s, is
+told apart in milliseconds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Mapping
 
 GCS_PROBE_PATH = "/ray.rpc.NodeInfoGcsService/GetClusterId"
 """Ray 2.40 to 2.63 (``ray.core.generated.gcs_service_pb2``): the GCS's first call from a driver."""
+CLIENT_PROBE_PATH = "/ray.rpc.RayletDriver/ClusterInfo"
+"""The Ray Client server's (``ray.core.generated.ray_client_pb2``)."""
 
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 """RFC 9113, section 3.4: the client connection preface."""
@@ -27,12 +31,12 @@ _UNIMPLEMENTED = 12
 _MAX_FRAME_BYTES = 1 << 20
 
 
-class PortKind(enum.Enum):
-    """What answered the probe."""
+class Answer(enum.Enum):
+    """What the port said to the call."""
 
-    GCS = "a Ray cluster's GCS"
-    NOT_GCS = "a gRPC server without the GCS's services (a Ray Client port, a raylet)"
-    GRPC = "a gRPC server that gave no answer telling which (an authentication error, say)"
+    SERVED = "a reply message: the server has the method"
+    UNIMPLEMENTED = "status UNIMPLEMENTED: a gRPC server without the method"
+    UNCLEAR = "another status (an authentication error, say): the method may be there"
 
 
 class NotGrpc(Exception):
@@ -43,57 +47,56 @@ class NotGrpc(Exception):
         self.first_bytes = first_bytes
 
 
-def probe_port(
+def call_port(
     host: str,
     port: int,
+    path: str,
     timeout: float,
     *,
-    call: bool = True,
     metadata: Mapping[str, str] | None = None,
-) -> PortKind:
-    """The kind of server at ``host:port``, found within ``timeout`` seconds.
+) -> Answer:
+    """How the server at ``host:port`` answers a unary gRPC call of ``path`` with an empty
+    message, within ``timeout`` seconds.
 
     ``metadata``: header fields the call carries (Ray's ``authorization`` token, which a GCS with
-    token authentication requires). ``call=False`` only checks that the port takes the HTTP/2 preface and answers with a SETTINGS
-    frame (and gives GRPC). Raises TimeoutError when the answer does not come in time, OSError when
-    the port cannot be reached and NotGrpc when it speaks another protocol."""
+    token authentication requires). Raises TimeoutError when the answer does not come in time,
+    OSError when the port cannot be reached and NotGrpc when it speaks another protocol."""
     deadline = time.monotonic() + timeout
     with socket.create_connection((host, port), timeout=timeout) as connection:
         request = _PREFACE + _frame(_SETTINGS, 0, 0, b"")
-        if call:
-            request += _request_frames(f"{host}:{port}", metadata or {})
+        request += _request_frames(f"{host}:{port}", path, metadata or {})
         connection.sendall(request)
         frames = _Frames(connection, deadline)
         kind, flags, _, payload = frames.next()
         if kind != _SETTINGS or flags & _ACK:
             raise NotGrpc(frames.received[:24])
-        if not call:
-            return PortKind.GRPC
         connection.sendall(_frame(_SETTINGS, _ACK, 0, b""))
         return _answer(frames)
 
 
-def _answer(frames: _Frames) -> PortKind:
-    """Read frames until stream 1 says what answered: a DATA frame (a reply message) is a GCS's,
-    trailers with status UNIMPLEMENTED are another server's."""
+def _answer(frames: _Frames) -> Answer:
+    """Read frames until stream 1 says how the call went: a DATA frame (a reply message), or
+    trailers with a status and no message."""
     block, ends = b"", False
     while True:
         kind, flags, stream, payload = frames.next()
         if kind == _GOAWAY:
-            return PortKind.GRPC
+            return Answer.UNCLEAR
         if stream != _STREAM:
             continue
         if kind == _DATA and payload:
-            return PortKind.GCS
+            return Answer.SERVED
         if kind == _RST_STREAM:
-            return PortKind.GRPC
+            return Answer.UNCLEAR
         if kind == _HEADERS:
             block, ends = _header_block(flags, payload), bool(flags & _END_STREAM)
         elif kind == _CONTINUATION:
             block += payload
         if kind in (_HEADERS, _CONTINUATION) and flags & _END_HEADERS:
             if ends:  # trailers: the call is over without a reply message
-                return PortKind.NOT_GCS if grpc_status(block) == _UNIMPLEMENTED else PortKind.GRPC
+                return (
+                    Answer.UNIMPLEMENTED if grpc_status(block) == _UNIMPLEMENTED else Answer.UNCLEAR
+                )
             block = b""
 
 
@@ -134,13 +137,13 @@ def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
     )
 
 
-def _request_frames(authority: str, metadata: Mapping[str, str]) -> bytes:
-    """HEADERS and DATA of a unary gRPC call of ``GCS_PROBE_PATH`` with an empty message; header
+def _request_frames(authority: str, path: str, metadata: Mapping[str, str]) -> bytes:
+    """HEADERS and DATA of a unary gRPC call of ``path`` with an empty message; header
     fields as HPACK literals without indexing or Huffman coding (RFC 7541, 6.2.2)."""
     fields = (
         (":method", "POST"),
         (":scheme", "http"),
-        (":path", GCS_PROBE_PATH),
+        (":path", path),
         (":authority", authority),
         ("content-type", "application/grpc"),
         ("te", "trailers"),
