@@ -11,23 +11,28 @@
 #   install        pip install --no-deps --no-build-isolation --no-index -e . (the working tree; the
 #                  GPU image has every dependency). If it fails, PYTHONPATH=. and `-p` load the plugin.
 #   env            versions, GPU, where pytest_modgap imports from; fails without a CUDA device
-#   cuda_tests     tests/embedding/test_pipeline.py and test_gpu_preprocess.py, -m "not slow"; fails
-#                  if a test is still skipped with "needs a CUDA device"
+#   cuda_tests     tests/embedding/test_pipeline.py, test_gpu_preprocess.py and test_cuda_modes.py
+#                  (nvJPEG: every EXIF orientation; 16-bit, float, alpha, CMYK against the CPU path),
+#                  -m "not slow"; fails if a test is still skipped with "needs a CUDA device"
 #   metrics_exact  every metric computed on CUDA (float32 inputs with intervals; bfloat16 inputs with
 #                  groups) against the float64 transcription, N = 4,000, d = 1,024, README tolerance
 #   measure        `modgap measure --device cuda` (README: the main job), report as JSON
 #   quickstart_1-3 README "Quick start" with --modgap-device=cuda: 1 records the baseline, 2 passes,
-#                  3 (the regressed model) must fail (exit 1) with REGRESSED rows
+#                  3 (the regressed model) must fail (exit 1), paired with the baseline's snapshot
 #   bench_encode   ViT-B/32-shaped random-init CLIP in bfloat16 on 4,096 JPEGs: pipeline images/s
 #                  against the raw forward pass of the same batches (target >= 0.80)
 #   bench_metrics  N = 262,144, d = 1,024: all-pairs pass pairs/s against a bf16 matmul of the same
 #                  shapes (target >= 0.50); bf16 against fp32 inputs at N = 65,536 (reported)
+#   quickstart_cpu the baseline recorded on the device, checked on the CPU: must pass
+#   devices        benchmarks/gpu_compare_devices.py: every metric (retrieval and zero-shot too) in
+#                  float32 on the device against the CPU (1e-3; one pair in N for ranks), bfloat16
+#                  reported, and a CPU baseline checked paired on the device in bfloat16 (must pass)
 #
-# Results under $OUT (the device tool brings back at most 8 files; this writes 7):
+# Results under $OUT (the device tool brings back at most 8 files; this writes 8):
 #   gpu_check.json      per-step status, seconds and note; the targets and their verdicts; the key
 #                       numbers of every step; "overall" pass / fail
 #   gpu_check.log       every step's full output
-#   metrics_exact.json  bench_encode.json  bench_metrics.json  modgap_measure.json  (the steps' own)
+#   metrics_exact.json  bench_encode.json  bench_metrics.json  modgap_measure.json  devices.json
 # Both gpu_check files are rewritten after every step: a run killed early still leaves them.
 # Exit status 0 when every step passed and every target was met (a dry run: every step passed).
 #
@@ -161,7 +166,8 @@ CUDA_SKIP=()
 if [ "$DRY" != 1 ]; then CUDA_SKIP=(--forbid "needs a CUDA device"); fi
 run_step cuda_tests 100 "${CUDA_SKIP[@]}" -- "$PY" -m pytest -q -m "not slow" -p no:cacheprovider \
     -rs --junitxml="$WORK/cuda_tests.xml" \
-    tests/embedding/test_pipeline.py tests/embedding/test_gpu_preprocess.py
+    tests/embedding/test_pipeline.py tests/embedding/test_gpu_preprocess.py \
+    tests/embedding/test_cuda_modes.py
 
 # --- the metric engine on the device against the float64 transcription ----------------------------
 run_step metrics_exact 60 -- "$PY" benchmarks/bench_metrics.py --device "$DEVICE" --n 0 \
@@ -189,7 +195,7 @@ run_step quickstart_1 75 --cwd "$GATE" --want "1 passed" -- \
     "$PY" -m pytest "--modgap-model=$MODELS/reference" --modgap-update "${GATE_ARGS[@]}"
 run_step quickstart_2 75 --cwd "$GATE" --want "1 passed" -- \
     "$PY" -m pytest "--modgap-model=$MODELS/reference" "${GATE_ARGS[@]}"
-run_step quickstart_3 75 --cwd "$GATE" --expect-rc 1 --want "REGRESSED" -- \
+run_step quickstart_3 75 --cwd "$GATE" --expect-rc 1 --want "change \(paired CI\)" -- \
     "$PY" -m pytest "--modgap-model=$MODELS/regressed" "${GATE_ARGS[@]}"
 
 # --- the benchmarks ------------------------------------------------------------------------
@@ -197,6 +203,14 @@ run_step bench_encode 120 -- "$PY" benchmarks/bench_encode.py --device "$DEVICE"
     "${ENCODE_ARGS[@]}" --json "$OUT/bench_encode.json"
 run_step bench_metrics 170 -- "$PY" benchmarks/bench_metrics.py --device "$DEVICE" --exact-n 0 \
     "${METRICS_ARGS[@]}" --json "$OUT/bench_metrics.json"
+
+# --- after the benchmarks (they hold the targets): the baseline recorded on the device checked on
+# the CPU, and every metric (retrieval, zero-shot) on the device against the CPU, paired check too
+run_step quickstart_cpu 75 --cwd "$GATE" --want "1 passed" -- \
+    "$PY" -m pytest "--modgap-model=$MODELS/reference" -p no:cacheprovider "${PYTEST_PLUGIN[@]}" \
+    --modgap-device=cpu
+run_step devices 150 --want "devices: all match" -- "$PY" benchmarks/gpu_compare_devices.py \
+    --device "$DEVICE" --json "$OUT/devices.json"
 
 summarize --print
 "$PY" benchmarks/gpu_check_summary.py verdict "$OUT/gpu_check.json"
