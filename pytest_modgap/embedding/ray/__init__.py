@@ -1,5 +1,6 @@
 """The Ray path: a measurement's embeddings as a Ray Data job on a cluster (``embed``), and what it is
-built of: connecting (``cluster``), the plan, the actors, the replicas, the job and its errors.
+built of: connecting (``cluster``, which asks a port what it is with ``port_probe`` and keeps Ray's
+own output quiet with ``logs``), the plan, the actors, the replicas, the job and its errors.
 
 Nothing here imports ``ray`` at import time, and nothing here imports ``embedding.measurement``:
 the measurement calls into this package, never the other way round.

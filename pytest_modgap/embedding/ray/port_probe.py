@@ -29,6 +29,7 @@ _FRAME_HEADER_BYTES = 9
 _STREAM = 1
 _UNIMPLEMENTED = 12
 _MAX_FRAME_BYTES = 1 << 20
+_FIRST_BYTES_SHOWN = 24
 
 
 class Answer(enum.Enum):
@@ -69,7 +70,7 @@ def call_port(
         frames = _Frames(connection, deadline)
         kind, flags, _, payload = frames.next()
         if kind != _SETTINGS or flags & _ACK:
-            raise NotGrpc(frames.received[:24])
+            raise NotGrpc(frames.received)
         connection.sendall(_frame(_SETTINGS, _ACK, 0, b""))
         return _answer(frames)
 
@@ -107,12 +108,13 @@ class _Frames:
         self.connection = connection
         self.deadline = deadline
         self.received = b""
+        """The first bytes the port sent (``NotGrpc`` shows them)."""
 
     def next(self) -> tuple[int, int, int, bytes]:
         header = self._read(_FRAME_HEADER_BYTES)
         length = int.from_bytes(header[:3], "big")
         if length > _MAX_FRAME_BYTES:
-            raise NotGrpc(self.received[:24])
+            raise NotGrpc(self.received)
         stream = struct.unpack(">I", header[5:9])[0] & 0x7FFFFFFF
         return header[3], header[4], stream, self._read(length)
 
@@ -125,9 +127,9 @@ class _Frames:
             self.connection.settimeout(left)
             chunk = self.connection.recv(size - len(chunks))
             if not chunk:
-                raise NotGrpc(self.received[:24])
+                raise NotGrpc(self.received)
             chunks += chunk
-            self.received += chunk
+            self.received = (self.received + chunk)[:_FIRST_BYTES_SHOWN]
         return chunks
 
 
