@@ -606,3 +606,32 @@ def test_a_replica_refuses_images_its_decoders_prepared_otherwise() -> None:
     other_pillow = {"size=224 by CLIPImageProcessorPil|transformers=5.0,pillow=11.0"}
     with pytest.raises(EncoderError):
         replica._check_recipe(other_pillow, whole=False)
+
+
+@pytest.mark.parametrize("wanted", [False, True])
+def test_rays_own_warnings_are_kept_out_unless_its_logs_are_asked_for(
+    monkeypatch: pytest.MonkeyPatch, wanted: bool
+) -> None:
+    import logging
+    import warnings
+
+    from pytest_modgap.embedding.ray.logs import (
+        RAY_LOGS_ENV,
+        quiet_ray_start,
+        quiet_ray_warnings,
+        ray_logging_level,
+    )
+
+    monkeypatch.setenv(RAY_LOGS_ENV, "1" if wanted else "0")
+    monkeypatch.delenv("RAY_BACKEND_LOG_LEVEL", raising=False)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")  # as pytest shows them
+        with quiet_ray_warnings():
+            warnings.warn_explicit(
+                "renamed", DeprecationWarning, "context.py", 1, module="ray.data"
+            )
+    assert len(shown) == int(wanted)
+    assert (ray_logging_level() < logging.WARNING) is wanted
+    with quiet_ray_start():
+        assert ("RAY_BACKEND_LOG_LEVEL" in os.environ) is not wanted
+    assert "RAY_BACKEND_LOG_LEVEL" not in os.environ
