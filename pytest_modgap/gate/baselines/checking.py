@@ -111,14 +111,14 @@ def check(
     if not path.is_file():
         close = similar_names(baseline, baseline_dir)
         guess = (
-            f" Did you mean {' or '.join(repr(name) for name in close)}? If not, r"
+            f". Did you mean {' or '.join(repr(name) for name in close)}? If not, record"
             if close
-            else " R"
+            else "; record"
         )
         raise BaselineError(
             f"Baseline {baseline!r} does not exist yet: no {path} and no shipped baseline of that "
-            f"name (shipped: {', '.join(shipped_names())}). Baselines are never created silently."
-            f"{guess}ecord this one with: {record_command(model, nodeid, command_options)}"
+            f"name (shipped: {', '.join(shipped_names())}). Baselines are never created silently"
+            f"{guess} this one with: {record_command(model, nodeid, command_options)}"
         )
     loaded = load(baseline, baseline_dir)
     command = None if loaded.shipped else record_command(model, nodeid, command_options)
