@@ -288,7 +288,7 @@ def _processor_family(image_processor: Any) -> str:
     return name
 
 
-def from_pretrained_dtype(dtype: torch.dtype) -> dict[str, torch.dtype]:
+def from_pretrained_dtype(dtype: torch.dtype) -> dict[str, Any]:
     """The load-dtype keyword: ``dtype`` since transformers 4.56, ``torch_dtype`` before."""
     import transformers
 
