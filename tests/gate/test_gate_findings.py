@@ -38,7 +38,9 @@ def test_check_takes_a_tolerance_per_metric(tmp_path: Path) -> None:
     with pytest.raises(BaselineError, match=r"tolerance= names unknown metric\(s\) 'alignmnet'"):
         assert_no_regression(report, "b", baseline_dir=tmp_path, tolerance={"alignmnet": 0.05})
     with pytest.raises(BaselineError, match=r"tolerance\['alignment'\]=nan is not a usable"):
-        assert_no_regression(report, "b", baseline_dir=tmp_path, tolerance={"alignment": float("nan")})
+        assert_no_regression(
+            report, "b", baseline_dir=tmp_path, tolerance={"alignment": float("nan")}
+        )
 
 
 def test_a_misspelled_baseline_name_asks_did_you_mean(tmp_path: Path) -> None:
