@@ -139,3 +139,15 @@ def test_a_snapshot_path_leaving_the_folder_is_malformed(tmp_path: Path) -> None
     )
     with pytest.raises(BaselineError, match=r"snapshot.file' must be a relative .npz path"):
         assert_no_regression(Report({"alignment": 0.5}, 40), "bad", baseline_dir=tmp_path)
+
+
+def test_re_recording_without_snapshots_removes_the_entrys_old_snapshot(
+    tmp_path: Path, reports: dict[str, Report]
+) -> None:
+    assert_no_regression(reports["reference"], "release", baseline_dir=tmp_path, update=True)
+    (snapshot,) = (tmp_path / "release.snapshots").glob("*.npz")
+    assert_no_regression(
+        reports["reference"], "release", baseline_dir=tmp_path, update=True, snapshots=False
+    )
+    assert not snapshot.exists()
+    assert "snapshot:" not in (tmp_path / "release.yaml").read_text()

@@ -89,6 +89,9 @@ def write(
                 data = encode_snapshot(report.measured, key=key, pairs=identity.pairs)
                 ref = write_snapshot(target.parent, relative, data)
                 recorded["snapshot"] = {"file": ref.file, "sha256": ref.sha256}
+            if old is not None and old.snapshot is not None and "snapshot" not in recorded:
+                # Recorded without one now: the old vectors would describe nothing in the file.
+                (target.parent / old.snapshot.file).unlink(missing_ok=True)
             recorded["metrics"] = {m: _metric_entry(report, m) for m in names}
             kept = _kept_slices(raw, key, old, identity) if not slices else None
             if slices and report.slices:
