@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import pytest
 
 from pytest_modgap.gate.outputs import file_problem, folder_problem
+from pytest_modgap.gate.rootdir import check_rootdir
 
 if TYPE_CHECKING:
     from pytest_modgap.embedding.measurement import LoadedModel
@@ -190,7 +191,7 @@ class ModgapOptions(NamedTuple):
         models = values.pop("model", ())
         dims = _dimensions(values.pop("truncate_dim", None))
         options = cls(models=tuple(models), truncate_dims=dims, **values)
-        _check_rootdir(config)
+        check_rootdir(config, _VALUED_FLAGS)
         _check_tolerance(config, options.tolerance)
         _check_outputs(config, options)
         _check_templates(config, options.templates)
@@ -204,44 +205,6 @@ class ModgapOptions(NamedTuple):
         from pytest_modgap.data.templates import load_templates
 
         return load_templates(self.templates)
-
-
-def _check_rootdir(config: pytest.Config) -> None:
-    """A UsageError when a ``--modgap-*`` value written after a space (``--modgap-model PATH``) is
-    an existing path that moved pytest's rootdir: pytest picks the rootdir before plugins load, so
-    it took PATH for a test path, and the default baselines/ folder moved with it."""
-    if config.option.rootdir:
-        return  # pinned by the user
-    arguments = [str(argument) for argument in config.invocation_params.args]
-    spaced = [
-        (flag, arguments[index + 1])
-        for index, flag in enumerate(arguments[:-1])
-        if flag in _VALUED_FLAGS and (config.invocation_params.dir / arguments[index + 1]).exists()
-    ]
-    if not spaced:
-        return
-    try:
-        from _pytest.config.findpaths import determine_setup
-
-        positional = config.args if config.args_source == pytest.Config.ArgsSource.ARGS else []
-        expected, *_ = determine_setup(
-            inifile=config.option.inifilename,
-            override_ini=config.option.override_ini,
-            args=[arg for arg in positional if arg not in {value for _, value in spaced}],
-            rootdir_cmd_arg=None,
-            invocation_dir=config.invocation_params.dir,
-        )
-    except Exception:  # pytest's private layout changed: leave the check out, never fail on it
-        return
-    if Path(expected) == config.rootpath:
-        return
-    flag, value = spaced[0]
-    raise pytest.UsageError(
-        f"{flag} {value} (with a space): pytest took {value} for a test path when it chose its "
-        f"rootdir, before pytest-modgap loaded, so the rootdir is {config.rootpath} instead of "
-        f"{expected}, and baselines would be read from and written to the wrong folder. Write "
-        f"{flag}={value} (with '='), or pin the rootdir with --rootdir."
-    )
 
 
 def _check_ray(config: pytest.Config, address: str | None) -> None:
