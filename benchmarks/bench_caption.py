@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_data import rss_mb  # noqa: E402
+from bench_data import rss_mb, run_child  # noqa: E402
 
 WORDS = "a photo of a small red dog on the grass "
 
@@ -81,14 +80,7 @@ def main() -> None:
         model_dir = build_clip_dir(root / "clip")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         for case in ("bounded", "whole"):
-            output = subprocess.run(
-                [sys.executable, __file__, "--child", str(model_dir), str(args.mb), case],
-                check=True,
-                capture_output=True,
-                text=True,
-                env=env,
-            ).stdout
-            result = json.loads(output.strip().splitlines()[-1])
+            result = run_child(__file__, [str(model_dir), str(args.mb), case], env)
             print(
                 f"a {args.mb:g} MB caption, {case:7s}: {result['seconds']:6.2f} s, peak RSS "
                 f"{result['peak_rss_mb']:5.0f} MB (before it {result['peak_before_mb']:.0f} MB); "

@@ -159,15 +159,22 @@ def child(mode: str, spec: str, samples: int | None, cache_dir: str | None) -> d
     return result
 
 
-def run_case(args: list[str]) -> dict[str, Any]:
+def run_child(script: str, args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``script --child ARGS`` in a process of its own (so its memory is its own) and return
+    the JSON object its last output line holds."""
     output = subprocess.run(
-        [sys.executable, __file__, "--child", *args],
+        [sys.executable, script, "--child", *args],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     ).stdout
     parsed: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return parsed
+
+
+def run_case(args: list[str]) -> dict[str, Any]:
+    return run_child(__file__, args)
 
 
 def sampled_bytes(spec: str, samples: int) -> int:

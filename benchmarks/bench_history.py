@@ -15,7 +15,6 @@ import contextlib
 import io
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_data import run_child  # noqa: E402
 
 from pytest_modgap.reports.history import append_history, read_history  # noqa: E402
 
@@ -91,14 +92,7 @@ def _resident_mb() -> float:
 
 
 def _measure(task: str, path: Path) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", task, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(__file__, [task, str(path)])
 
 
 def main() -> None:

@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_data import MB, read_chars, rss_mb
+from bench_data import MB, read_chars, rss_mb, run_child
 
 
 def write_file(path: Path, rows: int, image_bytes: int) -> None:
@@ -84,13 +82,7 @@ def main() -> None:
         for rows in args.rows:
             path = root / f"rows-{rows}.parquet"
             write_file(path, rows, image_bytes)
-            output = subprocess.run(
-                [sys.executable, __file__, "--child", str(path), str(warm), str(args.samples)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            result = json.loads(output.strip().splitlines()[-1])
+            result = run_child(__file__, [str(path), str(warm), str(args.samples)])
             print(
                 f"{rows:8,d} {path.stat().st_size / MB:8.1f} {result['seconds']:8.2f} "
                 f"{result['read_mb']:8.1f} {result['peak_before_mb']:9.0f}MB "
